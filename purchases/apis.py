@@ -1,0 +1,111 @@
+"""Thin views: validate, call one service, answer in the seed's JSON shapes."""
+from __future__ import annotations
+
+import dataclasses
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView, exception_handler as drf_exception_handler
+
+from purchases import idempotency
+from purchases.health import health_report
+from purchases.schema import MessageSerializer, PurchaseBodySerializer, PurchaseCreatedSerializer
+from purchases.services import HandoverFailed, purchase_accept
+from purchases.validation import InvalidPurchase, purchase_parse
+
+RETRY_AFTER_SECONDS = "1"
+
+
+def _message(status: int, text: str, **headers: str) -> Response:
+    return Response({"message": text}, status=status, headers=headers)
+
+
+class PurchaseCreateApi(APIView):
+    parser_classes: list = []
+
+    @extend_schema(
+        operation_id="writeNewPurchase",
+        request=PurchaseBodySerializer,
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                             description="Retrying with the same key records the purchase once."),
+        ],
+        responses={
+            201: PurchaseCreatedSerializer,
+            400: OpenApiResponse(MessageSerializer, description="Invalid input"),
+            409: OpenApiResponse(MessageSerializer, description="Same key in progress"),
+            413: OpenApiResponse(MessageSerializer, description="Body over 64 KiB"),
+            422: OpenApiResponse(MessageSerializer, description="Key reused for another request"),
+            503: OpenApiResponse(MessageSerializer, description="Not handed over; retry"),
+        },
+    )
+    def post(
+        self, request: Request, store_id: str, customer_id: str, date: str
+    ) -> Response:
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit():
+            return _message(400, "Content-Length: is not a number")
+        if int(length) > settings.PURCHASE_MAX_BODY:
+            return _message(413, f"body: larger than {settings.PURCHASE_MAX_BODY} bytes")
+        key = request.headers.get("Idempotency-Key")
+        try:
+            if key is not None:
+                idempotency.key_check(key)
+            event = purchase_parse(
+                store_id=store_id, customer_id=customer_id, date=date, body=request.body
+            )
+            if key is None:
+                purchase_accept(event=event)
+                purchase_id = event.id
+            else:
+                purchase_id = self._accept_once(request, key, event)
+        except InvalidPurchase as exc:
+            return _message(400, str(exc))
+        except idempotency.IdempotencyError as exc:
+            retry = {"Retry-After": RETRY_AFTER_SECONDS} if exc.status in (409, 503) else {}
+            return _message(exc.status, str(exc), **retry)
+        except HandoverFailed:
+            return _message(
+                503, "purchase not accepted: storage unavailable; retry later",
+                **{"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        return Response(
+            {"message": "purchase accepted", "purchaseID": purchase_id}, status=201
+        )
+
+    @staticmethod
+    def _accept_once(request: Request, key: str, event) -> str:
+        fingerprint = idempotency.request_fingerprint(request.path, request.body)
+        with idempotency.key_claim(key=key, fingerprint=fingerprint, purchase_id=event.id) as claim:
+            if not claim.done:
+                purchase_accept(event=dataclasses.replace(event, id=claim.purchase_id))
+                claim.done = True
+        return claim.purchase_id
+
+
+class HealthApi(APIView):
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        ready, report = health_report()
+        return Response(report, status=200 if ready else 503)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's errors in the API's shape: {"message": ...}."""
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.APIException):
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        response.data = {"message": str(detail)}
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"message": f"not found: {request.path}"}, status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"message": "internal server error"}, status=500)

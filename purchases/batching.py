@@ -1,0 +1,152 @@
+"""Batched consumption of purchase messages inside a stock Celery worker.
+
+celery-batches 0.11 acks a batch even when its function raises, never answers when a pool
+process dies and can stop flushing after a reconnect. This strategy keeps the rules of
+DESIGN.md instead: a message is acked only after the transaction holding it committed; a
+batch the database refused goes back to purchases.db (the broker requeues it in place,
+never through the fanout) and the worker backs off; every reconnect starts a fresh batcher,
+since unacked messages of a dead channel come back from the broker anyway.
+
+The flush runs in the worker's event loop (prefork pool), so messages, timer and acks
+share one thread and the pool children stay idle.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from celery import Task
+from kombu import Producer
+from kombu.message import Message
+
+from purchases.events import PARKED_QUEUE, TASK_NAME, EventError, PurchaseEvent, event_from_dict
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 10.0
+
+
+def event_from_message(message: Message) -> PurchaseEvent:
+    """The purchase event carried by a Celery protocol-2 task message."""
+    if message.headers.get("task") != TASK_NAME:
+        raise EventError(f"not a {TASK_NAME} task message")
+    try:
+        args, _kwargs, _embed = message.decode()
+    except Exception as exc:  # a body that is not JSON of Celery's shape
+        raise EventError(f"undecodable task body: {exc!r}") from None
+    if not isinstance(args, list) or len(args) != 1:
+        raise EventError(f"expected one argument, got {args!r}")
+    return event_from_dict(args[0])
+
+
+def message_park(message: Message, reason: str) -> None:
+    """Keep a message no worker can write, for a person to look at, then let it go."""
+    log.error("parking message %s in %s: %s", message.delivery_tag, PARKED_QUEUE, reason)
+    Producer(message.channel).publish(
+        message.body,
+        exchange="",
+        routing_key=PARKED_QUEUE,
+        headers={**(message.headers or {}), "x-tigle-parked-because": reason},
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=2,
+    )
+    message.ack()
+
+
+class Batcher:
+    """Buffers one connection's messages and writes them a batch at a time."""
+
+    def __init__(
+        self,
+        *,
+        write: Callable[[Sequence[PurchaseEvent]], object],
+        size: int,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.write = write
+        self.size = size
+        self.seconds = seconds
+        self.clock = clock
+        self.pending: list[tuple[Message, PurchaseEvent]] = []
+        self.oldest_at = 0.0
+        self.backoff = 0.0
+        self.resume_at = 0.0
+        self.closed = False
+        self.timer_entry: object | None = None
+
+    def on_message(self, message: Message) -> None:
+        if self.closed:
+            return
+        try:
+            event = event_from_message(message)
+        except EventError as exc:
+            message_park(message, str(exc))
+            return
+        if not self.pending:
+            self.oldest_at = self.clock()
+        self.pending.append((message, event))
+        if len(self.pending) >= self.size:
+            self.flush()
+
+    def on_tick(self) -> None:
+        """Called by the worker's timer: flush a batch that waited long enough."""
+        if self.pending and self.clock() - self.oldest_at >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.closed or not self.pending or self.clock() < self.resume_at:
+            return
+        batch, self.pending = self.pending, []
+        try:
+            self.write([event for _, event in batch])
+        except Exception as exc:  # the database refused or is unreachable: nothing acked
+            self.backoff = min(max(self.backoff * 2, 0.5), MAX_BACKOFF_SECONDS)
+            self.resume_at = self.clock() + self.backoff
+            log.warning(
+                "batch of %d not written (%r); requeued, next try in %.1fs",
+                len(batch), exc, self.backoff,
+            )
+            for message, _ in batch:
+                # If the channel is gone, the broker requeues the message by itself.
+                message.reject_log_error(log, (Exception,), requeue=True)
+            return
+        self.backoff = 0.0
+        for message, _ in batch:
+            # Written but not acked (channel gone): redelivered, and skipped by purchase id.
+            message.ack_log_error(log, (Exception,))
+
+    def close(self) -> None:
+        self.closed = True
+        self.pending = []
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()
+
+
+class BatchingTask(Task):
+    """A task whose messages a worker writes in batches; apply() still runs one at a time."""
+
+    abstract = True
+    batch_size = 500
+    batch_seconds = 0.2
+    _batcher: Batcher | None = None
+
+    def write_batch(self, events: Sequence[PurchaseEvent]) -> object:
+        raise NotImplementedError
+
+    def Strategy(self, task: Task, app: object, consumer: object) -> Callable[..., None]:
+        # Called at every (re)connect: the old batcher's messages belong to a dead channel.
+        if self._batcher is not None:
+            self._batcher.close()
+        batcher = Batcher(write=self.write_batch, size=self.batch_size, seconds=self.batch_seconds)
+        batcher.timer_entry = consumer.timer.call_repeatedly(
+            min(self.batch_seconds, 0.05), batcher.on_tick
+        )
+        self._batcher = batcher
+
+        def on_task_message(message: Message, *_args: object, **_kwargs: object) -> None:
+            batcher.on_message(message)
+
+        return on_task_message

@@ -1,0 +1,39 @@
+"""Purchases as the worker writes them: one row per purchase, one per item line."""
+from __future__ import annotations
+
+from django.db import models
+
+
+class Purchase(models.Model):
+    # The purchaseID the API returned; unique, so a redelivered message never adds a row.
+    purchase_id = models.UUIDField(unique=True, editable=False)
+    store_id = models.PositiveIntegerField()
+    customer_id = models.PositiveBigIntegerField()
+    date = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # The admin's store and date filters, and a per-store total.
+            models.Index(fields=["store_id", "date"], name="purchase_store_date"),
+            models.Index(fields=["date"], name="purchase_date"),
+            models.Index(fields=["customer_id"], name="purchase_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purchase_id} store {self.store_id} customer {self.customer_id}"
+
+
+class PurchaseItem(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="items")
+    item_id = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            # A per-item total reads this index alone.
+            models.Index(fields=["item_id", "quantity"], name="purchaseitem_item_qty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} x {self.quantity}"

@@ -1,0 +1,106 @@
+"""Hand purchase events to the broker: one Celery task message per purchase.
+
+Each web thread keeps its own connection, so publisher-confirm waits of different requests
+overlap instead of queueing behind one another. Connections are opened lazily, after
+gunicorn forks, and declare the topology before their first publish.
+"""
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+
+from django.conf import settings
+from kombu import Connection, Producer
+
+from purchases.events import DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
+from purchases.topology import is_amqp, topology_declare
+from tigle_project.celery_app import app
+
+log = logging.getLogger(__name__)
+_local = threading.local()
+
+
+class PublishFailed(Exception):
+    """The broker did not take the message; the outcome may be unknown (no confirm came)."""
+
+
+def _connection_open() -> tuple[Connection, Producer]:
+    timeout = settings.TIGLE_PUBLISH_TIMEOUT
+    connection = app.connection_for_write(connect_timeout=timeout, heartbeat=0)
+    connection.ensure_connection(max_retries=1, timeout=timeout)
+    topology_declare(connection)
+    return connection, Producer(connection.default_channel, auto_declare=False)
+
+
+def _connection_drop() -> None:
+    connection = getattr(_local, "connection", None)
+    _local.connection = _local.producer = None
+    if connection is not None:
+        try:
+            connection.release()
+        except Exception:  # already broken; nothing left to close cleanly
+            pass
+
+
+def _connection_alive(connection: Connection) -> bool:
+    """True unless the broker closed this idle connection (restart, failover, idle cut)."""
+    if not is_amqp(connection):
+        return True
+    # An idle publisher without heartbeats receives nothing unless the broker closes it,
+    # so a readable socket is the cheap sign (about 1 us) that a check is needed.
+    readable, _, _ = select.select([connection.connection.sock], [], [], 0)
+    if not readable:
+        return True
+    try:
+        connection.drain_events(timeout=0.0001)
+    except socket.timeout:
+        return True
+    except Exception:
+        return False
+    return True
+
+
+def _producer() -> Producer:
+    connection = getattr(_local, "connection", None)
+    if connection is not None and not _connection_alive(connection):
+        # Nothing was sent on the dead connection, so opening a new one is safe.
+        _connection_drop()
+        connection = None
+    if connection is None:
+        _local.connection, _local.producer = _connection_open()
+    return _local.producer
+
+
+def event_publish(*, event: PurchaseEvent) -> None:
+    """Publish and, in durable mode, return only once the broker confirmed it."""
+    message = app.amqp.as_task_v2(event.id, TASK_NAME, args=(event.to_dict(),))
+    timeout = settings.TIGLE_PUBLISH_TIMEOUT
+    try:
+        _producer().publish(
+            message.body,
+            exchange=EXCHANGE,
+            routing_key=DB_QUEUE,
+            serializer="json",
+            headers=message.headers,
+            delivery_mode=2 if settings.TIGLE_DURABLE else 1,
+            retry=False,
+            timeout=timeout,
+            confirm_timeout=timeout,
+            **message.properties,
+        )
+    except Exception as exc:  # any failure means the purchase was not handed over
+        _connection_drop()
+        log.warning("publish of %s failed: %r", event.id, exc)
+        raise PublishFailed(repr(exc)) from exc
+
+
+def broker_check() -> str | None:
+    """None when this thread can publish, else why not."""
+    try:
+        _producer()
+    except Exception as exc:
+        _connection_drop()
+        return repr(exc)
+    return None

@@ -1,0 +1,70 @@
+"""The purchase logic: accept a validated purchase, write batches of them."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+
+from purchases.events import PurchaseEvent
+from purchases.models import Purchase, PurchaseItem
+from purchases.publisher import PublishFailed, event_publish
+
+
+class HandoverFailed(Exception):
+    """The purchase could not be handed to the broker or the database: answer 503."""
+
+
+def purchases_bulk_create(*, events: Iterable[PurchaseEvent]) -> int:
+    """Write purchases and their items in one transaction; skip ids already written.
+
+    Returns how many purchases were new. A redelivered or retried purchase finds its id
+    already there and adds nothing.
+    """
+    by_id = {uuid.UUID(event.id): event for event in events}
+    with transaction.atomic():
+        existing = set(
+            Purchase.objects.filter(purchase_id__in=list(by_id)).values_list(
+                "purchase_id", flat=True
+            )
+        )
+        purchases = [
+            Purchase(
+                purchase_id=purchase_id,
+                store_id=event.store_id,
+                customer_id=event.customer_id,
+                date=event.date,
+            )
+            for purchase_id, event in by_id.items()
+            if purchase_id not in existing
+        ]
+        if not purchases:
+            return 0
+        Purchase.objects.bulk_create(purchases)
+        if any(purchase.pk is None for purchase in purchases):
+            # MySQL returns no keys from a bulk insert (MariaDB and SQLite do).
+            keys = dict(
+                Purchase.objects.filter(
+                    purchase_id__in=[p.purchase_id for p in purchases]
+                ).values_list("purchase_id", "pk")
+            )
+            for purchase in purchases:
+                purchase.pk = keys[purchase.purchase_id]
+        PurchaseItem.objects.bulk_create(
+            PurchaseItem(purchase_id=purchase.pk, item_id=item_id, quantity=quantity)
+            for purchase in purchases
+            for item_id, quantity in by_id[purchase.purchase_id].items
+        )
+    return len(purchases)
+
+
+def purchase_accept(*, event: PurchaseEvent) -> None:
+    """Hand one purchase over: to the broker (queue mode) or into the database (sync mode)."""
+    try:
+        if settings.TIGLE_WRITE_MODE == "sync":
+            purchases_bulk_create(events=[event])
+        else:
+            event_publish(event=event)
+    except (PublishFailed, DatabaseError) as exc:
+        raise HandoverFailed(str(exc)) from exc

@@ -1,0 +1,28 @@
+"""The purchases.record task: its messages are written in batches by the worker."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from celery import shared_task
+from django.conf import settings
+from django.db import close_old_connections
+
+from purchases.batching import BatchingTask
+from purchases.events import TASK_NAME, PurchaseEvent, event_from_dict
+from purchases.services import purchases_bulk_create
+
+
+class RecordTask(BatchingTask):
+    batch_size = settings.TIGLE_BATCH_SIZE
+    batch_seconds = settings.TIGLE_BATCH_SECONDS
+
+    def write_batch(self, events: Sequence[PurchaseEvent]) -> int:
+        # No request cycle here: drop a connection that failed or outlived CONN_MAX_AGE.
+        close_old_connections()
+        return purchases_bulk_create(events=events)
+
+
+@shared_task(name=TASK_NAME, base=RecordTask, ignore_result=True)
+def record(event: dict) -> int:
+    """One purchase at a time, for apply() and eager runs; workers batch instead."""
+    return purchases_bulk_create(events=[event_from_dict(event)])

@@ -1,0 +1,117 @@
+"""Shared by the tests that drive real processes: send purchases, read what got written."""
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import MySQLdb
+import requests
+
+
+@dataclass
+class Sent:
+    store_id: int
+    customer_id: int
+    date: str
+    items: list[tuple[int, int]]
+    status: int = 0
+    purchase_id: str | None = None
+
+
+def purchase_random(rng: random.Random, legacy_key: bool = False) -> Sent:
+    store = rng.randint(1, 40)
+    items = [(rng.randint(1, 100_000), rng.randint(1, 5)) for _ in range(rng.randint(1, 6))]
+    return Sent(store, store * 1000 + rng.randrange(1000), f"2021{rng.randint(1, 12):02d}15", items)
+
+
+def purchase_post(session: requests.Session, base: str, sent: Sent, legacy_key: bool = False,
+                  **headers: str) -> Sent:
+    key = "numberOfItems:" if legacy_key else "numberOfItems"
+    body = {"items": [{"ItemID": str(item), key: qty} for item, qty in sent.items]}
+    url = f"{base}/purchase/{sent.store_id}/customer/{sent.customer_id}/date/{sent.date}"
+    try:
+        response = session.post(url, data=json.dumps(body), headers={
+            "Content-Type": "application/json", **headers}, timeout=30)
+    except requests.RequestException:
+        sent.status = -1  # connection lost: outcome unknown
+        return sent
+    sent.status = response.status_code
+    if response.status_code == 201:
+        sent.purchase_id = response.json()["purchaseID"]
+    return sent
+
+
+def purchases_stream(base: str, count: int, *, threads: int = 8, seed: int = 1,
+                     pause: float = 0.0, on_sent: Callable[[int], None] | None = None) -> list[Sent]:
+    """POST count random purchases from several threads; each thread keeps one session."""
+    rng = random.Random(seed)
+    todo = [purchase_random(rng) for _ in range(count)]
+    sessions = [requests.Session() for _ in range(threads)]
+
+    def run(index: int) -> Sent:
+        sent = purchase_post(sessions[index % threads], base, todo[index], legacy_key=index % 2 == 0)
+        if on_sent:
+            on_sent(index)
+        if pause:
+            time.sleep(pause)
+        return sent
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def _connect(database_url: str):
+    parts = urllib.parse.urlsplit(database_url)
+    if parts.scheme == "sqlite":
+        return sqlite3.connect(parts.path)
+    return MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
+                           user=parts.username or "root", passwd=parts.password or "",
+                           db=parts.path.lstrip("/"))
+
+
+def database_purchases(database_url: str) -> dict[str, Sent]:
+    """Every purchase in the database with its items, read straight from the tables."""
+    connection = _connect(database_url)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT id, purchase_id, store_id, customer_id, date FROM purchases_purchase")
+        purchases = {}
+        for pk, purchase_id, store, customer, date in cursor.fetchall():
+            purchase_id = str(purchase_id).replace("-", "")
+            date = str(date).replace("-", "")
+            purchases[pk] = (purchase_id, Sent(int(store), int(customer), date, []))
+        cursor.execute("SELECT purchase_id, item_id, quantity FROM purchases_purchaseitem ORDER BY id")
+        for pk, item, quantity in cursor.fetchall():
+            purchases[pk][1].items.append((int(item), int(quantity)))
+    finally:
+        connection.close()
+    rows = {}
+    for purchase_id, sent in purchases.values():
+        sent.purchase_id = purchase_id
+        rows[purchase_id] = sent
+    return rows
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def assert_written_exactly(sent: list[Sent], rows: dict[str, Sent]) -> None:
+    """Every 201 is one row with the same store, customer, date and items."""
+    for one in sent:
+        if one.status != 201:
+            continue
+        row = rows.get(one.purchase_id.replace("-", ""))
+        assert row is not None, f"accepted purchase {one.purchase_id} missing"
+        assert (row.store_id, row.customer_id, row.date) == (one.store_id, one.customer_id, one.date)
+        assert row.items == one.items

@@ -1,0 +1,79 @@
+"""A TCP proxy that a test can cut: the real MariaDB or RabbitMQ behind it goes unreachable
+for the processes that connect through it, without stopping the shared server."""
+from __future__ import annotations
+
+import select
+import socket
+import threading
+
+
+class FaultProxy:
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.closed = False
+        self.lock = threading.Lock()
+        self.sockets: set[socket.socket] = set()
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def _accept_loop(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()  # refused, as by a host that is down
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets.update((client, upstream))
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
+        peers = {client: upstream, upstream: client}
+        try:
+            while True:
+                readable, _, _ = select.select(list(peers), [], [], 0.5)
+                if not self.up or self.closed:
+                    return
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+        except OSError:
+            return
+        finally:
+            self._close(client, upstream)
+
+    def _close(self, *socks: socket.socket) -> None:
+        with self.lock:
+            for sock in socks:
+                self.sockets.discard(sock)
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def cut(self) -> None:
+        """Drop every connection through the proxy and refuse new ones."""
+        self.up = False
+        with self.lock:
+            socks = list(self.sockets)
+        self._close(*socks)
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.closed = True
+        self.cut()
+        self.listener.close()

@@ -1,0 +1,50 @@
+"""A pytest plugin (pytest.ini: -p purchases.tests.run_env) that gives every test run its own
+MariaDB database, RabbitMQ vhost and Redis key space.
+
+It is loaded before pytest-django reads the settings, which a conftest.py would be too late
+for. Outside services come from TIGLE_TEST_MYSQL, TIGLE_TEST_AMQP and TIGLE_TEST_REDIS
+(defaults: this machine's local services).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from urllib.parse import urlsplit
+
+import pytest
+
+RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+MYSQL = os.environ.get("TIGLE_TEST_MYSQL", "mysql://root@127.0.0.1:3306")
+AMQP = os.environ.get("TIGLE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+REDIS = os.environ.get("TIGLE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+VHOST = f"tigle-test-{RUN_ID}"
+
+os.environ.update(
+    {
+        # pytest-django creates and drops test_<name>; processes the tests start use that.
+        "DATABASE_URL": f"{MYSQL}/tigle_{RUN_ID}",
+        "CELERY_BROKER_URL": f"{AMQP}/{VHOST}",
+        "REDIS_URL": REDIS,
+        "DJANGO_SECRET_KEY": f"test-{RUN_ID}",
+        "TIGLE_BATCH_SECONDS": "0.05",
+    }
+)
+for name in ("TIGLE_WRITE_MODE", "TIGLE_DURABLE", "DJANGO_DEBUG", "TIGLE_VAR_DIR"):
+    os.environ.pop(name, None)
+
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def rabbitmq_vhost():
+    """A vhost of this run's own, removed (with every queue in it) at the end."""
+    _rabbitmqctl("add_vhost", VHOST)
+    user = urlsplit(AMQP).username or "guest"
+    _rabbitmqctl("set_permissions", "-p", VHOST, user, ".*", ".*", ".*")
+    yield VHOST
+    _rabbitmqctl("delete_vhost", VHOST)

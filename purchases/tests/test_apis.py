@@ -1,0 +1,150 @@
+"""The purchase API in-process, publishing to this run's real RabbitMQ vhost."""
+import json
+import uuid
+
+import pytest
+from django.test import Client
+
+from purchases.events import DB_QUEUE, TASK_NAME
+from purchases.models import Purchase
+from purchases.tests.conftest import queue_depth
+
+PATH = "/purchase/{store}/customer/{customer}/date/{date}"
+GOOD_ITEMS = [{"ItemID": "123", "numberOfItems": 2}]
+
+
+def body(items):
+    return json.dumps({"items": items})
+
+
+def post(client, store="5", customer="5123", date="20210101", data=body(GOOD_ITEMS), **extra):
+    url = PATH.format(store=store, customer=customer, date=date)
+    if data is None:
+        return client.post(url, **extra)
+    return client.post(url, data=data, content_type="application/json", **extra)
+
+
+BAD_PATHS = [
+    {"store": "0"}, {"store": "-1"}, {"store": "abc"}, {"store": "1" * 25},
+    {"customer": "-1"}, {"customer": "x"},
+    {"date": "20210230"}, {"date": "2021-01-01"}, {"date": "2021011"}, {"date": "abcdefgh"},
+]
+BAD_BODIES = [
+    None, "", "{not json", "[1, 2]", body([]), json.dumps({"items": "x"}),
+    body([{"ItemID": "0", "numberOfItems": 1}]),
+    body([{"ItemID": "-5", "numberOfItems": 1}]),
+    body([{"ItemID": "abc", "numberOfItems": 1}]),
+    body([{"ItemID": None, "numberOfItems": 1}]),
+    body([{"numberOfItems": 1}]),
+    body([{"ItemID": "1", "numberOfItems": 0}]),
+    body([{"ItemID": "1", "numberOfItems": -1}]),
+    body([{"ItemID": "1", "numberOfItems": 1.5}]),
+    body([{"ItemID": "1"}]),
+    body([{"ItemID": "1", "numberOfItems": 10**9 + 1}]),
+    body([{"ItemID": str(i), "numberOfItems": 1} for i in range(1, 102)]),
+]
+FIELD_OF_PATH = {"store": "storeID", "customer": "custID", "date": "date"}
+
+
+@pytest.fixture
+def client():
+    return Client()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad", BAD_PATHS, ids=lambda b: "=".join(*b.items()))
+def test_it_refuses_a_bad_path_naming_the_field(client, broker, bad):
+    before = queue_depth(broker, DB_QUEUE)
+    response = post(client, **bad)
+    assert response.status_code == 400
+    (field,) = bad
+    assert response.json()["message"].startswith(FIELD_OF_PATH[field] + ":")
+    assert queue_depth(broker, DB_QUEUE) == before
+    assert not Purchase.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("data", BAD_BODIES, ids=lambda d: "missing" if d is None else d[:40])
+def test_it_refuses_a_bad_body_with_a_message(client, broker, data):
+    before = queue_depth(broker, DB_QUEUE)
+    response = post(client, data=data)
+    assert response.status_code == 400, response.content
+    message = response.json()["message"]
+    assert message.split(":")[0] in ("body", "items", "items[0].ItemID", "items[0].numberOfItems")
+    assert queue_depth(broker, DB_QUEUE) == before
+    assert not Purchase.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_answers_413_above_64_kib(client, broker):
+    before = queue_depth(broker, DB_QUEUE)
+    padding = " " * (65 * 1024)
+    response = post(client, data=body(GOOD_ITEMS) + padding)
+    assert response.status_code == 413
+    assert "body" in response.json()["message"]
+    assert queue_depth(broker, DB_QUEUE) == before
+
+
+def test_it_answers_unknown_paths_and_wrong_methods_in_json(client):
+    missing = client.get("/nothing/here")
+    assert missing.status_code == 404 and "message" in missing.json()
+    wrong = client.get(PATH.format(store=5, customer=5123, date="20210101"))
+    assert wrong.status_code == 405 and "GET" in wrong.json()["message"]
+
+
+@pytest.mark.django_db
+def test_it_publishes_one_celery_task_message_per_purchase(client, broker):
+    broker.default_channel.queue_purge(DB_QUEUE)
+    items = [{"ItemID": "123", "numberOfItems:": 2}, {"ItemID": 77, "numberOfItems": 1}]
+    response = post(client, store="5", customer="5123", data=body(items))
+    assert response.status_code == 201
+    purchase_id = response.json()["purchaseID"]
+    message = broker.SimpleQueue(DB_QUEUE).get(timeout=5)
+    message.ack()
+    assert message.headers["task"] == TASK_NAME
+    assert message.properties["delivery_mode"] == 2
+    args, kwargs, _ = message.decode()
+    assert args == [
+        {"v": 1, "id": purchase_id, "store_id": 5, "customer_id": 5123,
+         "date": "2021-01-01", "items": [[123, 2], [77, 1]]}
+    ]
+
+
+@pytest.mark.django_db
+def test_it_records_a_retried_idempotent_post_once(client, broker):
+    broker.default_channel.queue_purge(DB_QUEUE)
+    key = str(uuid.uuid4())
+    first = post(client, HTTP_IDEMPOTENCY_KEY=key)
+    again = post(client, HTTP_IDEMPOTENCY_KEY=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["purchaseID"] == again.json()["purchaseID"]
+    assert queue_depth(broker, DB_QUEUE) == 1
+    other = post(client, HTTP_IDEMPOTENCY_KEY=key, data=body([{"ItemID": 9, "numberOfItems": 1}]))
+    assert other.status_code == 422
+    assert queue_depth(broker, DB_QUEUE) == 1
+
+
+@pytest.mark.django_db
+def test_it_answers_409_while_the_same_key_is_in_flight(client, broker):
+    from purchases.idempotency import key_claim
+
+    key = str(uuid.uuid4())
+    with key_claim(key=key, fingerprint="x", purchase_id=str(uuid.uuid4())):
+        response = post(client, HTTP_IDEMPOTENCY_KEY=key)
+    assert response.status_code == 409
+    assert response["Retry-After"]
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_unusable_idempotency_key(client, broker):
+    response = post(client, HTTP_IDEMPOTENCY_KEY="x" * 300)
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Idempotency-Key")
+
+
+def test_it_serves_the_openapi_schema_and_docs(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert "/purchase/{store_id}/customer/{customer_id}/date/{date}" in paths
+    assert client.get("/api/docs/").status_code == 200

@@ -1,0 +1,113 @@
+"""The batch consumer's single steps, on real messages from this run's RabbitMQ vhost."""
+import datetime
+import json
+
+import pytest
+from kombu import Queue
+
+from purchases.batching import Batcher
+from purchases.events import PARKED_QUEUE, TASK_NAME, event_new
+from purchases.tests.conftest import queue_depth
+from tigle_project.celery_app import app
+
+QUEUE = "test.batching"
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def publish(connection, count):
+    producer = connection.Producer()
+    events = []
+    for store in range(1, count + 1):
+        event = event_new(store_id=store, customer_id=1, date=datetime.date(2021, 1, 1),
+                          items=[(1, 1)])
+        message = app.amqp.as_task_v2(event.id, TASK_NAME, args=(event.to_dict(),))
+        producer.publish(message.body, routing_key=QUEUE, serializer="json",
+                         headers=message.headers, **message.properties)
+        events.append(event)
+    return events
+
+
+@pytest.fixture
+def queue(broker):
+    declared = Queue(QUEUE, durable=False, auto_delete=False)(broker.default_channel)
+    declared.declare()
+    declared.purge()
+    yield declared
+    declared.delete()
+
+
+def fetch(queue, count):
+    return [queue.get(no_ack=False) for _ in range(count)]
+
+
+def test_it_acks_only_after_the_batch_is_written(broker, queue):
+    sent = publish(broker, 3)
+    written = []
+    batcher = Batcher(write=written.append, size=3, seconds=60, clock=Clock())
+    messages = fetch(queue, 3)
+    for message in messages[:2]:
+        batcher.on_message(message)
+    assert written == [] and not any(m.acknowledged for m in messages)
+    batcher.on_message(messages[2])
+    assert [[e.id for e in batch] for batch in written] == [[e.id for e in sent]]
+    assert {m._state for m in messages} == {"ACK"} and batcher.pending == []
+
+
+def test_it_flushes_a_partial_batch_once_it_is_old_enough(broker, queue):
+    publish(broker, 2)
+    clock, written = Clock(), []
+    batcher = Batcher(write=written.append, size=100, seconds=0.2, clock=clock)
+    for message in fetch(queue, 2):
+        batcher.on_message(message)
+    batcher.on_tick()
+    assert written == []
+    clock.now = 0.25
+    batcher.on_tick()
+    assert len(written) == 1 and len(written[0]) == 2
+
+
+def test_it_requeues_a_refused_batch_and_backs_off(broker, queue):
+    publish(broker, 2)
+    clock, attempts = Clock(), []
+
+    def refuse(events):
+        attempts.append(len(events))
+        raise RuntimeError("database unreachable")
+
+    batcher = Batcher(write=refuse, size=2, seconds=0.1, clock=clock)
+    messages = fetch(queue, 2)
+    for message in messages:
+        batcher.on_message(message)
+    assert attempts == [2] and {m._state for m in messages} == {"REJECTED"}
+    # Requeued in purchases' own queue: back on the broker, nothing acked.
+    assert queue_depth(broker, QUEUE) == 2
+    for message in fetch(queue, 2):
+        batcher.on_message(message)
+    clock.now = 0.2
+    batcher.on_tick()
+    assert attempts == [2], "must wait out the backoff"
+    batcher.write = lambda events: attempts.append(-len(events))
+    clock.now = 1.0
+    batcher.on_tick()
+    assert attempts == [2, -2]
+    assert queue_depth(broker, QUEUE) == 0
+
+
+def test_it_parks_a_message_that_is_not_a_purchase(broker, queue):
+    broker.default_channel.queue_purge(PARKED_QUEUE)
+    producer = broker.Producer()
+    producer.publish(json.dumps([[{"v": 1, "id": "nope"}], {}, {}]), routing_key=QUEUE,
+                     content_type="application/json", content_encoding="utf-8",
+                     headers={"task": TASK_NAME, "id": "x"})
+    written = []
+    batcher = Batcher(write=written.append, size=1, seconds=0.1, clock=Clock())
+    batcher.on_message(queue.get(no_ack=False))
+    assert written == []
+    assert queue_depth(broker, PARKED_QUEUE) == 1
+    assert queue_depth(broker, QUEUE) == 0

@@ -1,0 +1,100 @@
+"""Validate a purchase request into a PurchaseEvent. Standard library only, and fast.
+
+Every rejection names the field and why, for the 400's message.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+
+from purchases.events import (
+    MAX_CUSTOMER_ID,
+    MAX_ITEM_ID,
+    MAX_ITEMS,
+    MAX_QUANTITY,
+    MAX_STORE_ID,
+    PurchaseEvent,
+    event_new,
+)
+
+# The published GianTigle schema's key, with its stray colon; its generated client sends it.
+LEGACY_QUANTITY_KEY = "numberOfItems:"
+
+
+class InvalidPurchase(ValueError):
+    """The request is not a valid purchase; the text says which field and why."""
+
+
+def _path_int(raw: str, name: str, low: int, high: int) -> int:
+    # Only plain ASCII digits (and a leading minus, to say why it is refused).
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+        raise InvalidPurchase(f"{name}: {raw!r} is not an integer from {low} to {high}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise InvalidPurchase(f"{name}: {raw!r} is not an integer from {low} to {high}")
+    return value
+
+
+def _path_date(raw: str) -> datetime.date:
+    if len(raw) != 8 or not raw.isascii() or not raw.isdigit():
+        raise InvalidPurchase(f"date: {raw!r} is not a date as YYYYMMDD")
+    try:
+        return datetime.date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+    except ValueError:
+        raise InvalidPurchase(f"date: {raw!r} is not a real calendar day") from None
+
+
+def _body_int(value: object, field: str, low: int, high: int) -> int:
+    # ItemID comes as a string in the seed's schema; a JSON number is accepted too.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if type(value) is not int or not low <= value <= high:
+        raise InvalidPurchase(f"{field}: {value!r} is not an integer from {low} to {high}")
+    return value
+
+
+def _items(body: object) -> list[tuple[int, int]]:
+    if not isinstance(body, dict):
+        raise InvalidPurchase("body: must be a JSON object with an \"items\" list")
+    items = body.get("items")
+    if not isinstance(items, list):
+        raise InvalidPurchase("items: must be a list of {\"ItemID\", \"numberOfItems\"} objects")
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise InvalidPurchase(f"items: must hold 1 to {MAX_ITEMS} items, not {len(items)}")
+    parsed = []
+    for index, item in enumerate(items):
+        where = f"items[{index}]"
+        if not isinstance(item, dict):
+            raise InvalidPurchase(f"{where}: must be an object")
+        if "ItemID" not in item:
+            raise InvalidPurchase(f"{where}.ItemID: is missing")
+        item_id = _body_int(item["ItemID"], f"{where}.ItemID", 1, MAX_ITEM_ID)
+        quantity = item.get("numberOfItems", item.get(LEGACY_QUANTITY_KEY))
+        if quantity is None:
+            raise InvalidPurchase(f"{where}.numberOfItems: is missing")
+        if isinstance(quantity, str):
+            raise InvalidPurchase(f"{where}.numberOfItems: {quantity!r} must be a JSON number")
+        parsed.append(
+            (item_id, _body_int(quantity, f"{where}.numberOfItems", 1, MAX_QUANTITY))
+        )
+    return parsed
+
+
+def purchase_parse(
+    *, store_id: str, customer_id: str, date: str, body: bytes, purchase_id: str | None = None
+) -> PurchaseEvent:
+    """Turn the raw path parts and body into an event, or raise InvalidPurchase."""
+    store = _path_int(store_id, "storeID", 1, MAX_STORE_ID)
+    customer = _path_int(customer_id, "custID", 0, MAX_CUSTOMER_ID)
+    day = _path_date(date)
+    if not body.strip():
+        raise InvalidPurchase("body: is empty; expected {\"items\": [...]}")
+    try:
+        decoded = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidPurchase(f"body: is not valid JSON ({exc})") from None
+    return event_new(
+        store_id=store, customer_id=customer, date=day, items=_items(decoded),
+        purchase_id=purchase_id,
+    )

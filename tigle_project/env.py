@@ -1,0 +1,91 @@
+"""Environment parsing that fails loudly, naming the variable (healthchecks' envbool/envint)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env_str(name, "1" if default else "0").lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use 1 or 0)")
+
+
+def env_float(name: str, default: float, *, low: float, high: float) -> float:
+    raw = env_str(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}={raw!r} is outside {low}..{high}")
+    return value
+
+
+def env_int(name: str, default: int, *, low: int, high: int) -> int:
+    raw = env_str(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}={raw!r} is outside {low}..{high}")
+    return value
+
+
+def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = env_str(name, default)
+    scheme = urlsplit(value).scheme
+    if scheme not in schemes:
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: scheme {scheme!r} is not one of {', '.join(schemes)}"
+        )
+    return value
+
+
+def env_addresses(name: str, default: str) -> list[str]:
+    """A comma-separated list of host:port."""
+    addresses = [a.strip() for a in env_str(name, default).split(",") if a.strip()]
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ImproperlyConfigured(f"{name}: {address!r} is not host:port")
+    if not addresses:
+        raise ImproperlyConfigured(f"{name} is empty")
+    return addresses
+
+
+def kept_secret(path: Path) -> str:
+    """A random secret made once and kept in a file, for the embedded mode only."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            # link() fails if another process won the race; then its secret is the one.
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temp)
+    return path.read_text().strip()

@@ -1,0 +1,15 @@
+"""gunicorn settings for the web process: threads, so publisher-confirm waits overlap."""
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
+threads = int(os.environ.get("WEB_THREADS", "8"))
+# Load clients keep connections open for a whole store-day.
+keepalive = 75
+backlog = 2048
+timeout = 30
+graceful_timeout = 20
+accesslog = None
+errorlog = "-"

@@ -1,0 +1,209 @@
+"""Tigle settings: everything comes from the environment; with nothing set, the embedded mode runs."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from tigle_project.env import (
+    env_addresses,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_str,
+    env_url,
+    kept_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("TIGLE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+DATABASE_URL = env_url(
+    "DATABASE_URL", f"sqlite:///{VAR_DIR}/tigle.sqlite3", ("sqlite", "mysql", "mysql2")
+)
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL", "filesystem://", ("filesystem", "amqp", "amqps", "pyamqp")
+)
+# Embedded: neither outside service configured, so a demo can run with nothing set up.
+EMBEDDED = "DATABASE_URL" not in os.environ and CELERY_BROKER_URL.startswith("filesystem")
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not (DEBUG or EMBEDDED):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set; it is required unless DJANGO_DEBUG=1 or the "
+            "embedded mode (no DATABASE_URL, filesystem broker)"
+        )
+    SECRET_KEY = kept_secret(VAR_DIR / "secret_key")
+ALLOWED_HOSTS = [
+    h.strip() for h in env_str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+]
+
+TIGLE_WRITE_MODE = env_choice("TIGLE_WRITE_MODE", "queue", ("queue", "sync"))
+TIGLE_DURABLE = env_bool("TIGLE_DURABLE", True)
+# Worker batches: flushed at this many purchases or after this many seconds, whichever is first.
+TIGLE_BATCH_SIZE = env_int("TIGLE_BATCH_SIZE", 500, low=1, high=10_000)
+TIGLE_BATCH_SECONDS = env_float("TIGLE_BATCH_SECONDS", 0.2, low=0.001, high=60)
+# How long a request waits for the broker (connect and publisher confirm) before a 503.
+TIGLE_PUBLISH_TIMEOUT = env_float("TIGLE_PUBLISH_TIMEOUT", 5.0, low=0.1, high=60)
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    env_url("REDIS_URL", REDIS_URL, ("redis", "rediss", "unix"))
+ANALYTICS_ADDRESS = env_addresses("ANALYTICS_ADDRESS", "127.0.0.1:50051")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "purchases",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "tigle_project.urls"
+WSGI_APPLICATION = "tigle_project.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+
+def _database(url: str) -> dict:
+    try:
+        config = environ.Env.db_url_config(url)
+    except Exception as exc:  # django-environ raises several types for a bad URL
+        raise ImproperlyConfigured(f"DATABASE_URL={url!r}: {exc}") from None
+    if config["ENGINE"].endswith("sqlite3"):
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # WAL and a write lock taken up front let web and worker share the file.
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    else:
+        config.setdefault("OPTIONS", {}).update(
+            {"charset": "utf8mb4", "connect_timeout": 5, "isolation_level": "read committed"}
+        )
+        # Persistent connections, checked before reuse (the seed's pooled JDBC, milestone 2).
+        config["CONN_MAX_AGE"] = 600
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": _database(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The API reads at most 64 KiB of body; larger requests get a 413 (see purchases/apis.py).
+PURCHASE_MAX_BODY = 64 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = PURCHASE_MAX_BODY
+
+if REDIS_URL:
+    _idempotency_cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+else:
+    # Shared by every process through the database; created by a migration.
+    _idempotency_cache = {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "tigle_idempotency",
+    }
+# Keys are scoped by database: one Redis can serve several deployments or test runs.
+_idempotency_cache["KEY_PREFIX"] = f"tigle:{DATABASES['default']['NAME']}"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "idempotency": _idempotency_cache,
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "purchases.apis.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tigle purchases API",
+    "DESCRIPTION": "Purchase ingest for a supermarket chain (compatible with GianTigle 1.0.0).",
+    "VERSION": "1.0.0",
+    # Served from this app, not a CDN: the docs page works on a closed network too.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+
+def _broker_transport_options(url: str) -> dict:
+    if not url.startswith("filesystem"):
+        return {"confirm_publish": TIGLE_DURABLE}
+    # filesystem:///some/dir keeps the broker there; plain filesystem:// uses var/broker/.
+    folder = Path(urlsplit(url).path or VAR_DIR / "broker")
+    for sub in ("queue", "control"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
+    }
+
+
+CELERY_BROKER_TRANSPORT_OPTIONS = _broker_transport_options(CELERY_BROKER_URL)
+if CELERY_BROKER_URL.startswith("filesystem"):
+    CELERY_BROKER_URL = "filesystem://"
+CELERY_BROKER_HEARTBEAT = 10
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_PROTOCOL = 2
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_DEFAULT_QUEUE = "purchases.db"
+# The batch consumer holds up to two batches unacked; the broker stops sending past that.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 2 * TIGLE_BATCH_SIZE
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,138 @@
+"""Start and stop Tigle's own processes (web, worker) by PID, for the demo and the tests.
+
+Each process runs in its own session, so it and its children are stopped as one group,
+and nothing else on the machine is touched.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def web_argv(port: int, workers: int = 2, threads: int = 8) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "-c", "python:tigle_project.gunicorn_conf",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+        "tigle_project.wsgi",
+    ]
+
+
+def worker_argv() -> list[str]:
+    # The same command as the Procfile's worker line.
+    return [
+        sys.executable, "-m", "celery", "-A", "tigle_project", "worker", "--pool", "prefork",
+        "--concurrency", "1", "--queues", "purchases.db", "--without-gossip",
+        "--without-mingle", "--loglevel", "INFO",
+    ]
+
+
+@dataclass
+class Process:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen | None = field(default=None, repr=False)
+    log_offset: int = 0
+
+    def start(self) -> Process:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # A restart appends to the same log; only what this run wrote counts.
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal_group(self, signum: int) -> None:
+        if self.running:
+            try:
+                os.killpg(self.popen.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """kill -9 of the process and its children: no cleanup, as in a crash."""
+        self.signal_group(signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 20) -> None:
+        if not self.running:
+            return
+        self.signal_group(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_text(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(self.log_offset)
+            return log.read().decode(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: no {text!r} in {timeout}s:\n{self.log_text()[-3000:]}")
+            time.sleep(0.1)
+
+
+def wait_http(url: str, process: Process, timeout: float = 30) -> None:
+    """Wait until the URL answers at all (any status): the web process is serving."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if not process.running:
+                raise RuntimeError(f"{process.name} exited:\n{process.log_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} not answering after {timeout}s")
+            time.sleep(0.1)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def web_start(env: dict[str, str], log_dir: Path, port: int | None = None) -> tuple[Process, str]:
+    port = port or free_port()
+    web = Process("web", web_argv(port), env, log_dir / "web.log").start()
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/healthz", web)
+    return web, base
+
+
+def worker_start(env: dict[str, str], log_dir: Path) -> Process:
+    worker = Process("worker", worker_argv(), env, log_dir / "worker.log").start()
+    worker.wait_for_log("ready.", timeout=60)
+    return worker
