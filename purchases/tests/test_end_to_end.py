@@ -1,0 +1,63 @@
+"""Purchases POSTed through gunicorn reach the database through the broker and the worker."""
+import os
+import sys
+
+import pytest
+
+from purchases.tests.helpers import (
+    assert_written_exactly,
+    database_purchases,
+    purchases_stream,
+    wait_until,
+)
+from tigle_project.stack import web_start, worker_start
+
+N = 300
+
+
+def accepted(sent):
+    return [one for one in sent if one.status == 201]
+
+
+def test_it_writes_every_accepted_purchase_to_mariadb_field_by_field(stack):
+    stack.start_worker()
+    stack.start_web()
+    sent = purchases_stream(stack.base, N)
+    assert [one.status for one in sent] == [201] * N
+    wait_until(lambda: len(database_purchases(stack.database_url)) >= N, 60, "all rows")
+    rows = database_purchases(stack.database_url)
+    assert len(rows) == N
+    assert_written_exactly(sent, rows)
+
+
+def test_it_writes_inside_the_request_in_sync_mode(stack):
+    stack.start_web(TIGLE_WRITE_MODE="sync")
+    sent = purchases_stream(stack.base, 100, threads=4)
+    assert [one.status for one in sent] == [201] * 100
+    # No worker runs: every row was committed before its 201.
+    rows = database_purchases(stack.database_url)
+    assert len(rows) == 100
+    assert_written_exactly(sent, rows)
+
+
+def test_it_works_on_the_embedded_defaults(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SECRET_KEY")}
+    env["TIGLE_VAR_DIR"] = str(tmp_path / "var")
+    database_url = f"sqlite://{tmp_path}/var/tigle.sqlite3"
+    import subprocess
+
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, check=True,
+                   cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    worker = worker_start(env, tmp_path / "logs")
+    web, base = web_start(env, tmp_path / "logs")
+    try:
+        sent = purchases_stream(base, 100, threads=4)
+        assert [one.status for one in sent] == [201] * 100
+        wait_until(lambda: len(database_purchases(database_url)) >= 100, 60, "all rows")
+        rows = database_purchases(database_url)
+        assert len(rows) == 100
+        assert_written_exactly(sent, rows)
+    finally:
+        web.stop()
+        worker.stop()

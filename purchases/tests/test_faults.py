@@ -1,0 +1,146 @@
+"""Faults on purpose: a killed worker, an unreachable database, a cut broker connection.
+
+Whatever happens, every purchase that got a 201 ends up in the database exactly once.
+"""
+import random
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+
+from purchases.events import DB_QUEUE
+from purchases.tests.conftest import proxied
+from purchases.tests.helpers import (
+    assert_written_exactly,
+    database_purchases,
+    purchase_post,
+    purchase_random,
+    purchases_stream,
+    wait_until,
+)
+from purchases.tests.proxy import FaultProxy
+
+pytestmark = pytest.mark.slow
+
+
+def rows(stack) -> int:
+    return len(database_purchases(stack.database_url))
+
+
+def in_background(target, *args, **kwargs):
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(value=target(*args, **kwargs)))
+    thread.start()
+    return thread, result
+
+
+def queue_messages(vhost: str) -> int:
+    """Ready plus unacked messages in purchases.db, as the broker counts them."""
+    out = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout
+    for line in out.splitlines():
+        name, _, count = line.partition("\t")
+        if name == DB_QUEUE:
+            return int(count)
+    raise AssertionError(f"{DB_QUEUE} not in {out!r}")
+
+
+def test_it_loses_nothing_when_the_worker_is_killed_mid_stream(stack):
+    stack.start_worker()
+    stack.start_web()
+    thread, result = in_background(purchases_stream, stack.base, 2000, pause=0.002)
+    wait_until(lambda: rows(stack) >= 300, 60, "the worker writing")
+    stack.worker.kill()
+    time.sleep(1)
+    stack.start_worker()
+    thread.join()
+    sent = result["value"]
+    accepted = [one for one in sent if one.status == 201]
+    assert len(accepted) == 2000
+    wait_until(lambda: rows(stack) >= len(accepted), 90, "every accepted purchase")
+    written = database_purchases(stack.database_url)
+    assert len(written) == len(accepted)
+    assert_written_exactly(sent, written)
+
+
+def test_it_acks_nothing_early_while_the_database_is_unreachable(stack, rabbitmq_vhost):
+    database = urllib.parse.urlsplit(stack.database_url)
+    proxy = FaultProxy(database.hostname, database.port or 3306)
+    stack.proxies.append(proxy)
+    worker = stack.start_worker(DATABASE_URL=proxied(stack.database_url, proxy))
+    stack.start_web()
+    thread, result = in_background(purchases_stream, stack.base, 1500, threads=4, pause=0.004)
+    wait_until(lambda: rows(stack) >= 200, 60, "the worker writing")
+    proxy.cut()
+    time.sleep(3)
+    written_during_outage = rows(stack)
+    # Everything accepted but not written is still the broker's: queued or unacked.
+    assert queue_messages(rabbitmq_vhost) > 0
+    time.sleep(1)
+    assert rows(stack) == written_during_outage
+    proxy.restore()
+    thread.join()
+    sent = result["value"]
+    accepted = [one for one in sent if one.status == 201]
+    assert len(accepted) == 1500
+    wait_until(lambda: rows(stack) >= len(accepted), 90, "the worker to resume by itself")
+    assert worker.running, "the worker must recover without a restart"
+    written = database_purchases(stack.database_url)
+    assert len(written) == len(accepted)
+    assert_written_exactly(sent, written)
+    assert queue_messages(rabbitmq_vhost) == 0
+    assert "not written" in worker.log_text()
+
+
+def test_it_answers_503_not_201_while_the_broker_is_cut_and_recovers(stack):
+    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
+    proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
+    stack.proxies.append(proxy)
+    broker_url = proxied(stack.env["CELERY_BROKER_URL"], proxy)
+    worker = stack.start_worker(CELERY_BROKER_URL=broker_url)
+    stack.start_web(CELERY_BROKER_URL=broker_url)
+
+    rng = random.Random(7)
+    todo = [(purchase_random(rng), str(uuid.uuid4())) for _ in range(1200)]
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client(share):
+        session = requests.Session()
+        for sent, key in share:
+            deadline = time.monotonic() + 60
+            while True:
+                purchase_post(session, stack.base, sent, **{"Idempotency-Key": key})
+                with lock:
+                    statuses.append(sent.status)
+                if sent.status == 201 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)  # 503 or connection lost: retry with the same key
+
+    threads = [threading.Thread(target=client, args=(todo[i::6],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: rows(stack) >= 200, 60, "the worker writing")
+    proxy.cut()
+    time.sleep(0.5)
+    health = requests.get(f"{stack.base}/healthz", timeout=10)
+    time.sleep(2.5)
+    proxy.restore()
+    for thread in threads:
+        thread.join()
+
+    assert health.status_code == 503 and health.json()["broker"]["status"] == "down"
+    assert 503 in statuses, "a request during the cut must be refused"
+    assert all(sent.status == 201 for sent, _ in todo), "every purchase accepted in the end"
+    wait_until(lambda: rows(stack) >= len(todo), 90, "the worker to recover by itself")
+    assert worker.running
+    written = database_purchases(stack.database_url)
+    # One row per idempotency key: no retry, requeue or redelivery wrote a second one.
+    assert len(written) == len(todo)
+    assert_written_exactly([sent for sent, _ in todo], written)
