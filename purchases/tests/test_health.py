@@ -1,0 +1,51 @@
+"""/healthz against real services: this run's broker, database and a real gRPC health server."""
+from concurrent import futures
+
+import grpc
+import pytest
+from django.test import Client, override_settings
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+
+@pytest.fixture
+def analytics_health():
+    """A real gRPC server on port 0 serving grpc.health.v1, as analytics will."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    server.stop(None)
+
+
+@pytest.mark.django_db
+def test_it_is_ready_with_broker_and_database_up_and_shows_analytics(broker, analytics_health):
+    servicer, address = analytics_health
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    with override_settings(ANALYTICS_ADDRESS=[address, "127.0.0.1:1"]):
+        response = Client().get("/healthz")
+    assert response.status_code == 200
+    report = response.json()
+    assert report["database"]["status"] == report["broker"]["status"] == "ok"
+    assert report["analytics"]["status"] == "ok"
+    assert report["analytics"]["replicas"][address] == "SERVING"
+    assert report["analytics"]["replicas"]["127.0.0.1:1"].startswith("unreachable")
+
+
+@pytest.mark.django_db
+def test_it_stays_ready_when_analytics_is_down_or_not_serving(broker, analytics_health):
+    servicer, address = analytics_health
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    with override_settings(ANALYTICS_ADDRESS=[address]):
+        response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["analytics"] == {"status": "down", "replicas": {address: "NOT_SERVING"}}
+
+
+@pytest.mark.django_db
+def test_it_needs_the_database_not_the_broker_in_sync_mode():
+    with override_settings(TIGLE_WRITE_MODE="sync"):
+        response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["broker"] == {"status": "unused"}

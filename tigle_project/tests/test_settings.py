@@ -1,0 +1,50 @@
+"""A bad setting stops the process at start, naming the variable."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tigle_project.stack import ROOT
+
+CHECK = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+
+
+def start(tmp_path, **env):
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "REDIS_URL")}
+    base.update(TIGLE_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="tigle_project.settings")
+    return subprocess.run([sys.executable, "-c", CHECK], cwd=ROOT, env={**base, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TIGLE_WRITE_MODE", "fast"),
+        ("TIGLE_DURABLE", "maybe"),
+        ("DJANGO_DEBUG", "sure"),
+        ("DATABASE_URL", "postgres://x/y"),
+        ("CELERY_BROKER_URL", "sqs://"),
+        ("ANALYTICS_ADDRESS", "localhost"),
+        ("REDIS_URL", "memcached://x"),
+        ("TIGLE_BATCH_SIZE", "0"),
+    ],
+)
+def test_it_refuses_to_start_naming_the_bad_setting(tmp_path, name, value):
+    result = start(tmp_path, DJANGO_SECRET_KEY="k", **{name: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and name in result.stderr
+
+
+def test_it_refuses_a_production_configuration_without_a_secret_key(tmp_path):
+    result = start(tmp_path, DATABASE_URL="mysql://root@127.0.0.1:3306/tigle")
+    assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_it_keeps_a_generated_secret_key_in_the_embedded_mode(tmp_path):
+    assert start(tmp_path).returncode == 0
+    key = (tmp_path / "secret_key").read_text()
+    assert len(key) > 40 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
+    assert start(tmp_path).returncode == 0
+    assert (tmp_path / "secret_key").read_text() == key
