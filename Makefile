@@ -38,7 +38,7 @@ $(STAMP): requirements.txt | system-deps
 
 # Start MariaDB, RabbitMQ and Redis when installed but stopped; never touch running ones.
 define port_open
-timeout 1 bash -c '</dev/tcp/127.0.0.1/$(1)' 2>/dev/null
+timeout 1 bash -c "</dev/tcp/127.0.0.1/$(1)" 2>/dev/null
 endef
 services:
 	@if ! $(call port_open,3306) && command -v mariadbd >/dev/null; then \
