@@ -115,3 +115,33 @@ def assert_written_exactly(sent: list[Sent], rows: dict[str, Sent]) -> None:
         assert row is not None, f"accepted purchase {one.purchase_id} missing"
         assert (row.store_id, row.customer_id, row.date) == (one.store_id, one.customer_id, one.date)
         assert row.items == one.items
+
+
+def stream_event_ids(broker_url: str, idle_seconds: float = 2.0) -> list[str]:
+    """Every purchase id in the analytics stream, read from its first offset."""
+    from kombu import Connection, Consumer, Queue
+
+    from purchases.topology import analytics_stream
+
+    from_first = Queue(analytics_stream.name, exchange=analytics_stream.exchange, durable=True,
+                       queue_arguments=analytics_stream.queue_arguments,
+                       consumer_arguments={"x-stream-offset": "first"})
+
+    ids: list[str] = []
+    with Connection(broker_url) as connection:
+        channel = connection.channel()
+
+        def on_message(body, message):
+            ids.append(body[0][0]["id"])
+            message.ack()
+
+        consumer = Consumer(channel, queues=[from_first], callbacks=[on_message],
+                            accept=["json"], prefetch_count=500)
+        consumer.consume()
+        while True:
+            try:
+                connection.drain_events(timeout=idle_seconds)
+            except TimeoutError:
+                break
+        channel.close()
+    return ids

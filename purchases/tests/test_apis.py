@@ -3,11 +3,13 @@ import json
 import uuid
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from purchases.events import DB_QUEUE, TASK_NAME
 from purchases.models import Purchase
 from purchases.tests.conftest import queue_depth
+from purchases.tests.helpers import stream_event_ids
 
 PATH = "/purchase/{store}/customer/{customer}/date/{date}"
 GOOD_ITEMS = [{"ItemID": "123", "numberOfItems": 2}]
@@ -108,6 +110,8 @@ def test_it_publishes_one_celery_task_message_per_purchase(client, broker):
         {"v": 1, "id": purchase_id, "store_id": 5, "customer_id": 5123,
          "date": "2021-01-01", "items": [[123, 2], [77, 1]]}
     ]
+    # The same publish reached the analytics stream through the fanout.
+    assert purchase_id in stream_event_ids(settings.CELERY_BROKER_URL, idle_seconds=1)
 
 
 @pytest.mark.django_db

@@ -1,8 +1,7 @@
 """Purchases POSTed through gunicorn reach the database through the broker and the worker."""
 import os
+import subprocess
 import sys
-
-import pytest
 
 from purchases.tests.helpers import (
     assert_written_exactly,
@@ -10,7 +9,7 @@ from purchases.tests.helpers import (
     purchases_stream,
     wait_until,
 )
-from tigle_project.stack import web_start, worker_start
+from tigle_project.stack import ROOT, web_start, worker_start
 
 N = 300
 
@@ -45,10 +44,7 @@ def test_it_works_on_the_embedded_defaults(tmp_path):
            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SECRET_KEY")}
     env["TIGLE_VAR_DIR"] = str(tmp_path / "var")
     database_url = f"sqlite://{tmp_path}/var/tigle.sqlite3"
-    import subprocess
-
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, check=True,
-                   cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, check=True, cwd=ROOT)
     worker = worker_start(env, tmp_path / "logs")
     web, base = web_start(env, tmp_path / "logs")
     try:

@@ -3,6 +3,7 @@
 Whatever happens, every purchase that got a 201 ends up in the database exactly once.
 """
 import random
+from collections import Counter
 import subprocess
 import threading
 import time
@@ -20,6 +21,7 @@ from purchases.tests.helpers import (
     purchase_post,
     purchase_random,
     purchases_stream,
+    stream_event_ids,
     wait_until,
 )
 from purchases.tests.proxy import FaultProxy
@@ -96,6 +98,9 @@ def test_it_acks_nothing_early_while_the_database_is_unreachable(stack, rabbitmq
     assert_written_exactly(sent, written)
     assert queue_messages(rabbitmq_vhost) == 0
     assert "not written" in worker.log_text()
+    # Requeued batches went back to purchases.db only: the stream holds each purchase once.
+    in_stream = Counter(stream_event_ids(stack.env["CELERY_BROKER_URL"]))
+    assert {in_stream[one.purchase_id] for one in accepted} == {1}
 
 
 def test_it_answers_503_not_201_while_the_broker_is_cut_and_recovers(stack):
