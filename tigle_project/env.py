@@ -29,26 +29,23 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use 1 or 0)")
 
 
-def env_float(name: str, default: float, *, low: float, high: float) -> float:
+def _env_number(name: str, default: float, cast: type, low: float, high: float):
     raw = env_str(name, str(default))
     try:
-        value = float(raw)
+        value = cast(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a {cast.__name__}") from None
     if not low <= value <= high:
         raise ImproperlyConfigured(f"{name}={raw!r} is outside {low}..{high}")
     return value
+
+
+def env_float(name: str, default: float, *, low: float, high: float) -> float:
+    return _env_number(name, default, float, low, high)
 
 
 def env_int(name: str, default: int, *, low: int, high: int) -> int:
-    raw = env_str(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise ImproperlyConfigured(f"{name}={raw!r} is outside {low}..{high}")
-    return value
+    return _env_number(name, default, int, low, high)
 
 
 def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:

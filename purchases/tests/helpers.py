@@ -48,7 +48,7 @@ def purchase_post(session: requests.Session, base: str, sent: Sent, legacy_key: 
 
 
 def purchases_stream(base: str, count: int, *, threads: int = 8, seed: int = 1,
-                     pause: float = 0.0, on_sent: Callable[[int], None] | None = None) -> list[Sent]:
+                     pause: float = 0.0, on_sent: Callable[[Sent], None] | None = None) -> list[Sent]:
     """POST count random purchases from several threads; each thread keeps one session."""
     rng = random.Random(seed)
     todo = [purchase_random(rng) for _ in range(count)]
@@ -57,7 +57,7 @@ def purchases_stream(base: str, count: int, *, threads: int = 8, seed: int = 1,
     def run(index: int) -> Sent:
         sent = purchase_post(sessions[index % threads], base, todo[index], legacy_key=index % 2 == 0)
         if on_sent:
-            on_sent(index)
+            on_sent(sent)
         if pause:
             time.sleep(pause)
         return sent
