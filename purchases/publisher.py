@@ -85,6 +85,8 @@ def event_publish(*, event: PurchaseEvent) -> None:
             serializer="json",
             headers=message.headers,
             delivery_mode=2 if settings.TIGLE_DURABLE else 1,
+            # With no queue bound, RabbitMQ would confirm and drop it; this returns it instead.
+            mandatory=True,
             retry=False,
             timeout=timeout,
             confirm_timeout=timeout,

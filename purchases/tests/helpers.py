@@ -124,6 +124,7 @@ def stream_event_ids(broker_url: str, idle_seconds: float = 2.0) -> list[str]:
     from purchases.topology import analytics_stream
 
     from_first = Queue(analytics_stream.name, exchange=analytics_stream.exchange, durable=True,
+                       routing_key=analytics_stream.routing_key,
                        queue_arguments=analytics_stream.queue_arguments,
                        consumer_arguments={"x-stream-offset": "first"})
 

@@ -101,8 +101,9 @@ def test_it_publishes_one_celery_task_message_per_purchase(client, broker):
     response = post(client, store="5", customer="5123", data=body(items))
     assert response.status_code == 201
     purchase_id = response.json()["purchaseID"]
-    message = broker.SimpleQueue(DB_QUEUE).get(timeout=5)
-    message.ack()
+    from purchases.topology import db_queue
+
+    message = db_queue(broker.default_channel).get(no_ack=True)
     assert message.headers["task"] == TASK_NAME
     assert message.properties["delivery_mode"] == 2
     args, kwargs, _ = message.decode()
@@ -152,3 +153,29 @@ def test_it_serves_the_openapi_schema_and_docs(client):
     paths = schema.json()["paths"]
     assert "/purchase/{store_id}/customer/{customer_id}/date/{date}" in paths
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_it_answers_503_when_no_queue_would_receive_the_purchase(client, broker):
+    from purchases import publisher
+    from purchases.topology import analytics_stream, db_queue
+
+    publisher.broker_check()  # connected and declared before the bindings go
+    channel = broker.default_channel
+    bound = [db_queue(channel), analytics_stream(channel)]
+    for queue in bound:
+        queue.unbind_from(exchange=queue.exchange, routing_key=queue.routing_key)
+    try:
+        response = post(client)
+    finally:
+        for queue in bound:
+            queue.bind_to(exchange=queue.exchange, routing_key=queue.routing_key)
+    assert response.status_code == 503 and response["Retry-After"]
+    assert post(client).status_code == 201
+
+
+def test_it_publishes_on_a_confirm_mode_channel_when_durable(client, broker):
+    from purchases import publisher
+
+    publisher.broker_check()
+    assert publisher._local.producer.channel._confirm_selected

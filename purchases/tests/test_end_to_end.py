@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from purchases.tests.helpers import (
     assert_written_exactly,
     database_purchases,
@@ -18,9 +20,10 @@ def accepted(sent):
     return [one for one in sent if one.status == 201]
 
 
-def test_it_writes_every_accepted_purchase_to_mariadb_field_by_field(stack):
+@pytest.mark.parametrize("durable", ["1", "0"], ids=["durable", "transient"])
+def test_it_writes_every_accepted_purchase_to_mariadb_field_by_field(stack, durable):
     stack.start_worker()
-    stack.start_web()
+    stack.start_web(TIGLE_DURABLE=durable)
     sent = purchases_stream(stack.base, N)
     assert [one.status for one in sent] == [201] * N
     wait_until(lambda: len(database_purchases(stack.database_url)) >= N, 60, "all rows")
