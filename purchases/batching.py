@@ -19,8 +19,16 @@ from collections.abc import Callable, Sequence
 from celery import Task
 from kombu import Producer
 from kombu.message import Message
+from kombu.transport import virtual
 
-from purchases.events import PARKED_QUEUE, TASK_NAME, EventError, PurchaseEvent, event_from_dict
+from purchases.events import (
+    DB_QUEUE,
+    PARKED_QUEUE,
+    TASK_NAME,
+    EventError,
+    PurchaseEvent,
+    event_from_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,29 @@ def message_park(message: Message, reason: str) -> None:
         content_type=message.content_type,
         content_encoding=message.content_encoding,
         delivery_mode=2,
+    )
+    message.ack()
+
+
+def message_requeue(message: Message) -> None:
+    """Put a message back into purchases.db, and only there.
+
+    RabbitMQ requeues a rejected message in its own queue. kombu's virtual transports (the
+    filesystem broker) instead route it again through its exchange, which for the fanout
+    would give analytics a second copy; there it is re-sent by queue name instead.
+    """
+    if not isinstance(message.channel, virtual.Channel):
+        # If the channel is gone, the broker requeues the message by itself.
+        message.reject_log_error(log, (Exception,), requeue=True)
+        return
+    Producer(message.channel).publish(
+        message.body,
+        exchange="",
+        routing_key=DB_QUEUE,
+        headers=message.headers,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=message.properties.get("delivery_mode", 2),
     )
     message.ack()
 
@@ -110,8 +141,7 @@ class Batcher:
                 len(batch), exc, self.backoff,
             )
             for message, _ in batch:
-                # If the channel is gone, the broker requeues the message by itself.
-                message.reject_log_error(log, (Exception,), requeue=True)
+                message_requeue(message)
             return
         self.backoff = 0.0
         for message, _ in batch:

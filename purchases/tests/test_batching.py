@@ -111,3 +111,38 @@ def test_it_parks_a_message_that_is_not_a_purchase(broker, queue):
     assert written == []
     assert queue_depth(broker, PARKED_QUEUE) == 1
     assert queue_depth(broker, QUEUE) == 0
+
+
+def test_it_requeues_into_purchases_db_only_on_the_filesystem_broker(tmp_path):
+    """kombu's filesystem broker re-routes a rejected message through its exchange; the
+    batcher must not let a requeue reach another queue bound to the fanout."""
+    from kombu import Connection
+
+    from purchases.events import DB_QUEUE
+    from purchases.topology import db_queue, purchases_exchange, topology_declare
+
+    folders = {name: str(tmp_path / name) for name in ("queue", "control")}
+    for folder in folders.values():
+        (tmp_path / folder).mkdir()
+    options = {"data_folder_in": folders["queue"], "data_folder_out": folders["queue"],
+               "control_folder": folders["control"]}
+    with Connection("filesystem://", transport_options=options) as connection:
+        topology_declare(connection)
+        other = Queue("other.copy", exchange=purchases_exchange, routing_key="other.copy")
+        other(connection.default_channel).declare()
+        event = event_new(store_id=1, customer_id=1, date=datetime.date(2021, 1, 1), items=[(1, 1)])
+        message = app.amqp.as_task_v2(event.id, TASK_NAME, args=(event.to_dict(),))
+        connection.Producer().publish(message.body, exchange=purchases_exchange,
+                                      routing_key=DB_QUEUE, serializer="json",
+                                      headers=message.headers, **message.properties)
+        channel = connection.default_channel
+        assert channel.queue_declare(DB_QUEUE, passive=True).message_count == 1
+        assert channel.queue_declare("other.copy", passive=True).message_count == 1
+
+        def refuse(events):
+            raise RuntimeError("database unreachable")
+
+        batcher = Batcher(write=refuse, size=1, seconds=0.1, clock=Clock())
+        batcher.on_message(db_queue(channel).get(no_ack=False))
+        assert channel.queue_declare(DB_QUEUE, passive=True).message_count == 1
+        assert channel.queue_declare("other.copy", passive=True).message_count == 1
