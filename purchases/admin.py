@@ -54,6 +54,8 @@ class PurchaseAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ordering = ("-id",)
     list_select_related = ()
     show_full_result_count = False
+    # Facet counts would run a COUNT per filter choice on every page.
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     list_per_page = 100
 

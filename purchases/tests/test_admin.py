@@ -36,6 +36,8 @@ def test_it_lists_purchases_without_a_full_count(staff, purchases):
     with CaptureQueriesContext(connection) as queries:
         response = staff.get(LIST)
     assert response.status_code == 200 and listed(response) == 9
+    html = response.content.decode()
+    assert 'name="store"' in html and 'name="day"' in html and "Show counts" not in html
     counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
     assert counts and all("LIMIT" in sql.upper() for sql in counts), counts
     assert len(queries) <= 10
@@ -66,6 +68,10 @@ def test_it_shows_a_purchase_with_its_items_read_only(staff, purchases):
     assert staff.get(f"{LIST}add/").status_code == 403
     assert staff.post(f"{LIST}{purchase.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Purchase.objects.filter(pk=purchase.pk).exists()
+
+
+def test_it_serves_the_admin_static_files_without_debug(client):
+    assert client.get("/static/admin/css/base.css").status_code == 200
 
 
 def test_it_requires_a_login(client):
