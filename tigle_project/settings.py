@@ -202,6 +202,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_DEFAULT_QUEUE = "purchases.db"
 # The batch consumer holds up to two batches unacked; the broker stops sending past that.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 2 * TIGLE_BATCH_SIZE
+# Celery restores a reduced prefetch through task acks it makes itself; the batcher acks
+# messages directly, so a reduction after a reconnect would never be lifted.
+CELERY_WORKER_ENABLE_PREFETCH_COUNT_REDUCTION = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOGGING = {
