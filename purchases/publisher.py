@@ -29,8 +29,13 @@ class PublishFailed(Exception):
 def _connection_open() -> tuple[Connection, Producer]:
     timeout = settings.TIGLE_PUBLISH_TIMEOUT
     connection = app.connection_for_write(connect_timeout=timeout, heartbeat=0)
-    connection.ensure_connection(max_retries=1, timeout=timeout)
-    topology_declare(connection)
+    try:
+        # No retry here: a request waiting out kombu's retry intervals is worse than a 503.
+        connection.ensure_connection(max_retries=0, timeout=timeout)
+        topology_declare(connection)
+    except Exception:
+        connection.release()
+        raise
     return connection, Producer(connection.default_channel, auto_declare=False)
 
 
@@ -49,9 +54,11 @@ def _connection_alive(connection: Connection) -> bool:
     if not is_amqp(connection):
         return True
     # An idle publisher without heartbeats receives nothing unless the broker closes it,
-    # so a readable socket is the cheap sign (about 1 us) that a check is needed.
-    readable, _, _ = select.select([connection.connection.sock], [], [], 0)
-    if not readable:
+    # so a readable socket is the cheap sign (about 1 us) that a check is needed. poll(),
+    # not select(): a web process with many client connections has descriptors past 1024.
+    poller = select.poll()
+    poller.register(connection.connection.sock, select.POLLIN)
+    if not poller.poll(0):
         return True
     try:
         connection.drain_events(timeout=0.0001)

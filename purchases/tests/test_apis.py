@@ -179,3 +179,28 @@ def test_it_publishes_on_a_confirm_mode_channel_when_durable(client, broker):
 
     publisher.broker_check()
     assert publisher._local.producer.channel._confirm_selected
+
+
+@pytest.mark.django_db
+def test_it_publishes_when_the_broker_socket_is_past_descriptor_1024(client, broker):
+    """A busy web process holds many client sockets; the publisher must not rely on select()."""
+    import os
+    import resource
+
+    from purchases import publisher
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the descriptor limit ({hard}) is too low")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        publisher._connection_drop()
+        assert post(client).status_code == 201
+        assert publisher._local.connection.connection.sock.fileno() > 1024
+        assert post(client).status_code == 201
+    finally:
+        publisher._connection_drop()
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
