@@ -95,9 +95,11 @@ class Batcher:
         write: Callable[[Sequence[PurchaseEvent]], object],
         size: int,
         seconds: float,
+        permanent_errors: tuple[type[Exception], ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.write = write
+        self.permanent_errors = permanent_errors
         self.size = size
         self.seconds = seconds
         self.clock = clock
@@ -133,16 +135,38 @@ class Batcher:
         batch, self.pending = self.pending, []
         try:
             self.write([event for _, event in batch])
-        except Exception as exc:  # the database refused or is unreachable: nothing acked
-            self.backoff = min(max(self.backoff * 2, 0.5), MAX_BACKOFF_SECONDS)
-            self.resume_at = self.clock() + self.backoff
-            log.warning(
-                "batch of %d not written (%r); requeued, next try in %.1fs",
-                len(batch), exc, self.backoff,
-            )
-            for message, _ in batch:
-                message_requeue(message)
+        except self.permanent_errors:
+            # One purchase the database will never take must not block the rest.
+            self._flush_one_by_one(batch)
             return
+        except Exception as exc:  # the database is unreachable or refused: nothing acked
+            self._requeue(batch, exc)
+            return
+        self._ack(batch)
+
+    def _flush_one_by_one(self, batch: list[tuple[Message, PurchaseEvent]]) -> None:
+        for index, (message, event) in enumerate(batch):
+            try:
+                self.write([event])
+            except self.permanent_errors as exc:
+                message_park(message, f"refused by the database: {exc!r}")
+            except Exception as exc:
+                self._requeue(batch[index:], exc)
+                return
+            else:
+                self._ack([(message, event)])
+
+    def _requeue(self, batch: list[tuple[Message, PurchaseEvent]], exc: Exception) -> None:
+        self.backoff = min(max(self.backoff * 2, 0.5), MAX_BACKOFF_SECONDS)
+        self.resume_at = self.clock() + self.backoff
+        log.warning(
+            "batch of %d not written (%r); requeued, next try in %.1fs",
+            len(batch), exc, self.backoff,
+        )
+        for message, _ in batch:
+            message_requeue(message)
+
+    def _ack(self, batch: list[tuple[Message, PurchaseEvent]]) -> None:
         self.backoff = 0.0
         for message, _ in batch:
             # Written but not acked (channel gone): redelivered, and skipped by purchase id.
@@ -161,6 +185,8 @@ class BatchingTask(Task):
     abstract = True
     batch_size = 500
     batch_seconds = 0.2
+    #: Errors that say a purchase itself can never be written (as opposed to an outage).
+    permanent_errors: tuple[type[Exception], ...] = ()
     _batcher: Batcher | None = None
 
     def write_batch(self, events: Sequence[PurchaseEvent]) -> object:
@@ -170,7 +196,10 @@ class BatchingTask(Task):
         # Called at every (re)connect: the old batcher's messages belong to a dead channel.
         if self._batcher is not None:
             self._batcher.close()
-        batcher = Batcher(write=self.write_batch, size=self.batch_size, seconds=self.batch_seconds)
+        batcher = Batcher(
+            write=self.write_batch, size=self.batch_size, seconds=self.batch_seconds,
+            permanent_errors=self.permanent_errors,
+        )
         batcher.timer_entry = consumer.timer.call_repeatedly(
             min(self.batch_seconds, 0.05), batcher.on_tick
         )

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from celery import shared_task
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DataError, IntegrityError, close_old_connections
 
 from purchases.batching import BatchingTask
 from purchases.events import TASK_NAME, PurchaseEvent, event_from_dict
@@ -15,6 +15,7 @@ from purchases.services import purchases_bulk_create
 class RecordTask(BatchingTask):
     batch_size = settings.TIGLE_BATCH_SIZE
     batch_seconds = settings.TIGLE_BATCH_SECONDS
+    permanent_errors = (DataError, IntegrityError)
 
     def write_batch(self, events: Sequence[PurchaseEvent]) -> int:
         # No request cycle here: drop a connection that failed or outlived CONN_MAX_AGE.

@@ -146,3 +146,27 @@ def test_it_requeues_into_purchases_db_only_on_the_filesystem_broker(tmp_path):
         batcher.on_message(db_queue(channel).get(no_ack=False))
         assert channel.queue_declare(DB_QUEUE, passive=True).message_count == 1
         assert channel.queue_declare("other.copy", passive=True).message_count == 1
+
+
+def test_it_parks_a_purchase_the_database_refuses_for_good_and_writes_the_rest(broker, queue):
+    broker.default_channel.queue_purge(PARKED_QUEUE)
+    sent = publish(broker, 3)
+    poison = sent[1].id
+    written = []
+
+    class Refused(Exception):
+        pass
+
+    def write(events):
+        if any(event.id == poison for event in events):
+            raise Refused("value out of range")
+        written.extend(event.id for event in events)
+
+    batcher = Batcher(write=write, size=3, seconds=60, permanent_errors=(Refused,), clock=Clock())
+    messages = fetch(queue, 3)
+    for message in messages:
+        batcher.on_message(message)
+    assert written == [sent[0].id, sent[2].id]
+    assert {m._state for m in messages} == {"ACK"}
+    assert queue_depth(broker, PARKED_QUEUE) == 1
+    assert batcher.backoff == 0
