@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 
 import grpc
 from django.conf import settings
@@ -12,8 +13,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from purchases.publisher import broker_check
 
 ANALYTICS_DEADLINE_SECONDS = 0.5
+# In queue mode the database is only reported; an unreachable host must not slow the answer.
+DATABASE_REPORT_DEADLINE_SECONDS = 1.0
 _channels: dict[tuple[int, str], grpc.Channel] = {}
 _channels_lock = threading.Lock()
+_executors: dict[int, ThreadPoolExecutor] = {}
 
 
 def _channel(address: str) -> grpc.Channel:
@@ -35,6 +39,25 @@ def database_check() -> str | None:
     return None
 
 
+def _database_check_closing() -> str | None:
+    try:
+        return database_check()
+    finally:
+        connection.close()  # this helper thread's own connection; nothing reuses it
+
+
+def database_report() -> str | None:
+    """database_check() with a deadline, run beside the request."""
+    with _channels_lock:
+        executor = _executors.setdefault(
+            os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="healthz")
+        )
+    try:
+        return executor.submit(_database_check_closing).result(DATABASE_REPORT_DEADLINE_SECONDS)
+    except FutureTimeout:
+        return f"no answer within {DATABASE_REPORT_DEADLINE_SECONDS}s"
+
+
 def analytics_check(address: str) -> str:
     stub = health_pb2_grpc.HealthStub(_channel(address))
     try:
@@ -50,15 +73,16 @@ def _status(error: str | None) -> dict:
 
 def health_report() -> tuple[bool, dict]:
     """(whether this process can take purchases, the report)."""
-    database = database_check()
-    broker = broker_check() if settings.TIGLE_WRITE_MODE == "queue" else None
-    ready = (database if settings.TIGLE_WRITE_MODE == "sync" else broker) is None
+    sync = settings.TIGLE_WRITE_MODE == "sync"
+    database = database_check() if sync else database_report()
+    broker = None if sync else broker_check()
+    ready = (database if sync else broker) is None
     analytics = {address: analytics_check(address) for address in settings.ANALYTICS_ADDRESS}
     report = {
         "status": "ok" if ready else "unavailable",
         "mode": settings.TIGLE_WRITE_MODE,
         "database": _status(database),
-        "broker": _status(broker) if settings.TIGLE_WRITE_MODE == "queue" else {"status": "unused"},
+        "broker": {"status": "unused"} if sync else _status(broker),
         "analytics": {
             "status": "ok" if "SERVING" in analytics.values() else "down",
             "replicas": analytics,

@@ -49,3 +49,26 @@ def test_it_needs_the_database_not_the_broker_in_sync_mode():
         response = Client().get("/healthz")
     assert response.status_code == 200
     assert response.json()["broker"] == {"status": "unused"}
+
+
+def test_it_stays_ready_and_quick_in_queue_mode_when_the_database_does_not_answer(stack):
+    """A database host that accepts connections but never answers (a hung proxy)."""
+    import socket
+    import threading
+    import time
+    import urllib.parse
+
+    import requests
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    held = []
+    threading.Thread(target=lambda: held.append(silent.accept()), daemon=True).start()
+    parts = urllib.parse.urlsplit(stack.database_url)
+    hung = parts._replace(netloc=f"root@127.0.0.1:{silent.getsockname()[1]}").geturl()
+    stack.start_web(DATABASE_URL=hung)
+    started = time.monotonic()
+    response = requests.get(f"{stack.base}/healthz", timeout=10)
+    assert time.monotonic() - started < 3
+    assert response.status_code == 200
+    assert response.json()["database"]["status"] == "down"
+    silent.close()
