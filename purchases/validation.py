@@ -39,6 +39,9 @@ def _path_int(raw: str, name: str, low: int, high: int) -> int:
 def _path_date(raw: str) -> datetime.date:
     if len(raw) != 8 or not raw.isascii() or not raw.isdigit():
         raise InvalidPurchase(f"date: {raw!r} is not a date as YYYYMMDD")
+    if not "1000" <= raw[:4]:
+        # MySQL's DATE starts at year 1000; an earlier day would be accepted, then refused.
+        raise InvalidPurchase(f"date: {raw!r} is before the year 1000")
     try:
         return datetime.date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
     except ValueError:
@@ -94,6 +97,8 @@ def purchase_parse(
         decoded = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidPurchase(f"body: is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidPurchase("body: JSON nested too deeply") from None
     return event_new(
         store_id=store, customer_id=customer, date=day, items=_items(decoded),
         purchase_id=purchase_id,

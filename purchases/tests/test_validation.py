@@ -43,6 +43,8 @@ def test_it_accepts_a_hundred_items():
         ("custID", {"customer": "5.5"}),
         ("date", {"date": "20211301"}),
         ("date", {"date": "２０２１０１０１"}),
+        ("date", {"date": "09991231"}),
+        ("body", {"body": b"[" * 60_000}),
         ("items[0].ItemID", {"body": b'{"items": [{"ItemID": true, "numberOfItems": 1}]}'}),
         ("items[0].numberOfItems", {"body": b'{"items": [{"ItemID": 1, "numberOfItems": "2"}]}'}),
         ("items[0].numberOfItems", {"body": b'{"items": [{"ItemID": 1, "numberOfItems": true}]}'}),
