@@ -44,8 +44,10 @@ def _connection_drop() -> None:
     _local.connection = _local.producer = None
     if connection is not None:
         try:
-            connection.release()
-        except Exception:  # already broken; nothing left to close cleanly
+            # Not release(): a graceful close waits for the broker's reply with no timeout,
+            # and a blocked or half-dead broker never sends it.
+            connection.collect()
+        except Exception:  # already broken; nothing left to close
             pass
 
 

@@ -112,7 +112,15 @@ def _database(url: str) -> dict:
         }
     else:
         config.setdefault("OPTIONS", {}).update(
-            {"charset": "utf8mb4", "connect_timeout": 5, "isolation_level": "read committed"}
+            {
+                "charset": "utf8mb4",
+                "isolation_level": "read committed",
+                # A database that stops answering must fail a query, not hang the worker's
+                # event loop or a request thread.
+                "connect_timeout": 5,
+                "read_timeout": 30,
+                "write_timeout": 30,
+            }
         )
         # Persistent connections, checked before reuse (the seed's pooled JDBC, milestone 2).
         config["CONN_MAX_AGE"] = 600
@@ -138,6 +146,8 @@ else:
     _idempotency_cache = {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "tigle_idempotency",
+        # Never cull: culling deletes live keys, and a retry would then be recorded again.
+        "OPTIONS": {"MAX_ENTRIES": 2**62},
     }
 # Keys are scoped by database: one Redis can serve several deployments or test runs.
 _idempotency_cache["KEY_PREFIX"] = f"tigle:{DATABASES['default']['NAME']}"
