@@ -7,12 +7,15 @@ batch the database refused goes back to purchases.db (the broker requeues it in 
 never through the fanout) and the worker backs off; every reconnect starts a fresh batcher,
 since unacked messages of a dead channel come back from the broker anyway.
 
-The flush runs in the worker's event loop (prefork pool), so messages, timer and acks
-share one thread and the pool children stay idle.
+The flush runs in the worker's event loop (prefork pool), so with RabbitMQ messages, timer
+and acks share one thread and the pool children stay idle; a lock covers the filesystem
+broker, where Celery's timer runs in a thread of its own.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -29,6 +32,7 @@ from purchases.events import (
     PurchaseEvent,
     event_from_dict,
 )
+from purchases.topology import topology_declare
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ def message_park(message: Message, reason: str) -> None:
         content_type=message.content_type,
         content_encoding=message.content_encoding,
         delivery_mode=2,
+        # Not taken by the queue (it was deleted, say): fail rather than drop it.
+        mandatory=True,
     )
     message.ack()
 
@@ -86,6 +92,15 @@ def message_requeue(message: Message) -> None:
     message.ack()
 
 
+def _locked(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def locked(self: "Batcher", *args: object) -> object:
+        with self.lock:
+            return method(self, *args)
+
+    return locked
+
+
 class Batcher:
     """Buffers one connection's messages and writes them a batch at a time."""
 
@@ -109,7 +124,11 @@ class Batcher:
         self.resume_at = 0.0
         self.closed = False
         self.timer_entry: object | None = None
+        # With RabbitMQ, messages and timer share the event loop's thread. The filesystem
+        # broker has no event loop: Celery's timer is a thread of its own there.
+        self.lock = threading.RLock()
 
+    @_locked
     def on_message(self, message: Message) -> None:
         if self.closed:
             return
@@ -124,11 +143,13 @@ class Batcher:
         if len(self.pending) >= self.size:
             self.flush()
 
+    @_locked
     def on_tick(self) -> None:
         """Called by the worker's timer: flush a batch that waited long enough."""
         if self.pending and self.clock() - self.oldest_at >= self.seconds:
             self.flush()
 
+    @_locked
     def flush(self) -> None:
         if self.closed or not self.pending or self.clock() < self.resume_at:
             return
@@ -172,6 +193,7 @@ class Batcher:
             # Written but not acked (channel gone): redelivered, and skipped by purchase id.
             message.ack_log_error(log, (Exception,))
 
+    @_locked
     def close(self) -> None:
         self.closed = True
         self.pending = []
@@ -194,6 +216,8 @@ class BatchingTask(Task):
 
     def Strategy(self, task: Task, app: object, consumer: object) -> Callable[..., None]:
         # Called at every (re)connect: the old batcher's messages belong to a dead channel.
+        # Declaring here gives the parked queue a home before anything is parked.
+        topology_declare(consumer.connection)
         if self._batcher is not None:
             self._batcher.close()
         batcher = Batcher(
