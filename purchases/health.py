@@ -16,14 +16,14 @@ ANALYTICS_DEADLINE_SECONDS = 0.5
 # In queue mode the database is only reported; an unreachable host must not slow the answer.
 DATABASE_REPORT_DEADLINE_SECONDS = 1.0
 _channels: dict[tuple[int, str], grpc.Channel] = {}
-_channels_lock = threading.Lock()
+_per_process_lock = threading.Lock()
 _executors: dict[int, ThreadPoolExecutor] = {}
 
 
 def _channel(address: str) -> grpc.Channel:
     # Keyed by pid: a channel must never cross a gunicorn fork.
     key = (os.getpid(), address)
-    with _channels_lock:
+    with _per_process_lock:
         if key not in _channels:
             _channels[key] = grpc.insecure_channel(address)
         return _channels[key]
@@ -48,10 +48,12 @@ def _database_check_closing() -> str | None:
 
 def database_report() -> str | None:
     """database_check() with a deadline, run beside the request."""
-    with _channels_lock:
-        executor = _executors.setdefault(
-            os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="healthz")
-        )
+    with _per_process_lock:
+        executor = _executors.get(os.getpid())
+        if executor is None:
+            executor = _executors[os.getpid()] = ThreadPoolExecutor(
+                max_workers=2, thread_name_prefix="healthz"
+            )
     try:
         return executor.submit(_database_check_closing).result(DATABASE_REPORT_DEADLINE_SECONDS)
     except FutureTimeout:

@@ -34,21 +34,25 @@ def _connection_open() -> tuple[Connection, Producer]:
         connection.ensure_connection(max_retries=0, timeout=timeout)
         topology_declare(connection)
     except Exception:
-        connection.release()
+        _close_abruptly(connection)
         raise
     return connection, Producer(connection.default_channel, auto_declare=False)
+
+
+def _close_abruptly(connection: Connection) -> None:
+    try:
+        # Not release(): a graceful close waits for the broker's reply with no timeout,
+        # and a blocked or half-dead broker never sends it.
+        connection.collect()
+    except Exception:  # already broken; nothing left to close
+        pass
 
 
 def _connection_drop() -> None:
     connection = getattr(_local, "connection", None)
     _local.connection = _local.producer = None
     if connection is not None:
-        try:
-            # Not release(): a graceful close waits for the broker's reply with no timeout,
-            # and a blocked or half-dead broker never sends it.
-            connection.collect()
-        except Exception:  # already broken; nothing left to close
-            pass
+        _close_abruptly(connection)
 
 
 def _connection_alive(connection: Connection) -> bool:
