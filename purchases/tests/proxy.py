@@ -48,7 +48,7 @@ class FaultProxy:
                     if not data:
                         return
                     peers[sock].sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # cut() closed the sockets under select()
             return
         finally:
             self._close(client, upstream)
