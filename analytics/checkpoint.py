@@ -1,0 +1,112 @@
+"""Checkpoints: matrix, offset and recent ids in one file, replaced atomically.
+
+The file is written next to the old one and renamed over it, so a crash at any moment leaves
+either the old checkpoint or the new one. Rows are written straight from the arrays, so a
+checkpoint never needs a second copy of the matrix in memory.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+
+from analytics.matrix import Matrix
+from analytics.state import RecentIds, State
+
+log = logging.getLogger(__name__)
+MAGIC = b"TIGLE-ANALYTICS-CHECKPOINT 1\n"
+FILE_NAME = "matrix.ckpt"
+_LENGTH = struct.Struct("<Q")
+ID_BYTES = 16
+
+
+class CheckpointError(Exception):
+    """The checkpoint file is not one this code wrote whole."""
+
+
+def checkpoint_path(state_dir: Path) -> Path:
+    return state_dir / FILE_NAME
+
+
+def checkpoint_save(state: State, state_dir: Path) -> Path:
+    """Write the state and return the file's path; durable once this returns."""
+    store_ids, item_ids, rows, purchases, units = state.matrix.export()
+    header = {
+        "last_offset": state.last_offset,
+        "purchases": purchases,
+        "units": units,
+        "stores": store_ids,
+        "items": int(item_ids.size),
+        "rows": [[int(row.size), row.dtype.name] for row in rows],
+        "recent": len(state.recent),
+        "written_at": time.time(),
+    }
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_path(state_dir)
+    temp = path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
+    with temp.open("wb") as out:
+        out.write(MAGIC)
+        out.write(_LENGTH.pack(len(encoded)))
+        out.write(encoded)
+        out.write(memoryview(np.ascontiguousarray(item_ids, dtype="<i8")))
+        for row in rows:
+            out.write(memoryview(row))
+        out.write(b"".join(state.recent))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
+    directory = os.open(state_dir, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut
+    finally:
+        os.close(directory)
+    return path
+
+
+def _read_exactly(source, size: int) -> bytearray:
+    buffer = bytearray(size)
+    if source.readinto(buffer) != size:
+        raise CheckpointError("file ends early")
+    return buffer
+
+
+def checkpoint_load(state_dir: Path, recent_capacity: int | None = None) -> State | None:
+    """The saved state, or None when there is no checkpoint yet."""
+    path = checkpoint_path(state_dir)
+    if not path.exists():
+        return None
+    with path.open("rb") as source:
+        if source.read(len(MAGIC)) != MAGIC:
+            raise CheckpointError(f"{path} is not a checkpoint")
+        try:
+            (length,) = _LENGTH.unpack(_read_exactly(source, _LENGTH.size))
+            header = json.loads(_read_exactly(source, length))
+            # Buffers read in place: each array is the only copy of its data.
+            item_ids = np.frombuffer(_read_exactly(source, 8 * header["items"]), dtype="<i8")
+            rows = []
+            for size, dtype in header["rows"]:
+                kind = np.dtype(dtype)
+                rows.append(np.frombuffer(_read_exactly(source, size * kind.itemsize), dtype=kind))
+            recent = _read_exactly(source, ID_BYTES * header["recent"])
+        except (KeyError, TypeError, ValueError, struct.error) as exc:
+            raise CheckpointError(f"{path}: {exc!r}") from None
+        if source.read(1):
+            raise CheckpointError(f"{path} has trailing bytes")
+    matrix = Matrix.restore(header["stores"], item_ids, rows, header["purchases"], header["units"])
+    ids = (bytes(recent[i:i + ID_BYTES]) for i in range(0, len(recent), ID_BYTES))
+    window = RecentIds(ids=ids) if recent_capacity is None else RecentIds(recent_capacity, ids)
+    return State(matrix=matrix, last_offset=header["last_offset"], recent=window)
+
+
+def checkpoint_set_aside(state_dir: Path) -> Path:
+    """Move an unreadable checkpoint out of the way, kept for a post-mortem."""
+    path = checkpoint_path(state_dir)
+    aside = path.with_name(f"{FILE_NAME}.unreadable-{int(time.time())}")
+    os.replace(path, aside)
+    return aside

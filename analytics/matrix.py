@@ -1,0 +1,214 @@
+"""The items x stores counter matrix: store-major rows that grow, top-N queries. No I/O.
+
+One int32 row per store that has sold anything, its items contiguous, so a store's top items
+scan one vector. Items get columns in the order they are first seen, so an item id of any size
+costs one column and an unsold item costs nothing. A row is promoted to int64 only when one of
+its counts would overflow int32.
+"""
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+INT32_MAX = int(np.iinfo(np.int32).max)
+
+# (store_id, [(item_id, quantity), ...]): one purchase as the matrix sees it.
+Purchase = tuple[int, Sequence[tuple[int, int]]]
+
+
+@dataclass(frozen=True)
+class Totals:
+    purchases: int
+    units: int
+    stores: int
+    items: int
+
+
+def top_n(values: np.ndarray, ids: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """The n largest positive values as (id, value), descending, ties by the lower id.
+
+    Linear in len(values): a partition finds the n-th largest value, and only the values at
+    that threshold are ranked by id, however many share it.
+    """
+    candidates = np.flatnonzero(values > 0)
+    if candidates.size > n:
+        chosen = values[candidates]
+        kth = np.partition(chosen, chosen.size - n)[chosen.size - n]
+        above = candidates[chosen > kth]
+        at = candidates[chosen == kth]
+        need = n - above.size  # at least 1: fewer than n values exceed the n-th largest
+        if at.size > need:
+            at = at[np.argpartition(ids[at], need - 1)[:need]]
+        candidates = np.concatenate((above, at))
+    order = np.lexsort((ids[candidates], -values[candidates].astype(np.int64)))
+    picked = candidates[order]
+    return list(zip(ids[picked].tolist(), values[picked].tolist()))
+
+
+class Matrix:
+    """Counts per (store, item). apply() and the queries may run in any threads at once.
+
+    Each row has its own lock, held while a batch adds to it and while a query ranks it, so a
+    query sees all of a purchase or none of it (a purchase belongs to one store).
+    """
+
+    def __init__(self) -> None:
+        self._grow_lock = threading.Lock()
+        self._totals_lock = threading.Lock()
+        self._store_index: dict[int, int] = {}
+        self._store_ids = np.zeros(64, dtype=np.int64)
+        self._rows: list[np.ndarray] = []
+        self._row_locks: list[threading.Lock] = []
+        self._item_index: dict[int, int] = {}
+        self._item_ids = np.zeros(1024, dtype=np.int64)
+        self._items = 0
+        self._purchases = 0
+        self._units = 0
+
+    # --- growth -------------------------------------------------------------------------
+
+    def _item_column(self, item_id: int) -> int:
+        column = self._item_index.get(item_id)
+        if column is None:
+            with self._grow_lock:
+                column = self._item_index.get(item_id)
+                if column is None:
+                    column = self._items
+                    if column == self._item_ids.size:
+                        self._item_ids = _grown(self._item_ids, column * 2)
+                    self._item_ids[column] = item_id
+                    self._items = column + 1
+                    # Published last: a reader that finds the column also finds its id.
+                    self._item_index[item_id] = column
+        return column
+
+    def _store_row(self, store_id: int) -> int:
+        index = self._store_index.get(store_id)
+        if index is None:
+            with self._grow_lock:
+                index = self._store_index.get(store_id)
+                if index is None:
+                    index = len(self._rows)
+                    if index == self._store_ids.size:
+                        self._store_ids = _grown(self._store_ids, index * 2)
+                    self._store_ids[index] = store_id
+                    self._row_locks.append(threading.Lock())
+                    self._rows.append(np.zeros(0, dtype=np.int32))
+                    self._store_index[store_id] = index
+        return index
+
+    def _row_capacity(self, row: np.ndarray, needed: int) -> int:
+        # Grow by half again, but not far past the items known, so a full matrix stays close
+        # to stores x items x 4 bytes.
+        return max(needed, min(row.size * 3 // 2 + 1024, self._items + self._items // 8 + 1024))
+
+    # --- updates ------------------------------------------------------------------------
+
+    def apply(self, purchases: Iterable[Purchase]) -> None:
+        """Add a batch of purchases; each store's share is added under that store's lock."""
+        per_store: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        count = 0
+        for store_id, items in purchases:
+            counts = per_store[self._store_row(store_id)]
+            for item_id, quantity in items:
+                counts[self._item_column(item_id)] += quantity
+            count += 1
+        self._add(per_store, count)
+
+    def add_counts(self, counts: Iterable[tuple[int, int, int]]) -> None:
+        """Add (store_id, item_id, quantity) totals that belong to no purchase counted here."""
+        per_store: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for store_id, item_id, quantity in counts:
+            per_store[self._store_row(store_id)][self._item_column(item_id)] += quantity
+        self._add(per_store, 0)
+
+    def set_purchases(self, purchases: int) -> None:
+        with self._totals_lock:
+            self._purchases = purchases
+
+    def _add(self, per_store: dict[int, dict[int, int]], purchases: int) -> None:
+        units = 0
+        for index, counts in per_store.items():
+            columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            added = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+            self._row_add(index, columns, added)
+            units += int(added.sum())
+        with self._totals_lock:
+            self._purchases += purchases
+            self._units += units
+
+    def _row_add(self, index: int, columns: np.ndarray, added: np.ndarray) -> None:
+        with self._row_locks[index]:
+            row = self._rows[index]
+            needed = int(columns.max()) + 1
+            if needed > row.size:
+                row = _grown(row, self._row_capacity(row, needed))
+            counts = row[columns].astype(np.int64) + added
+            if row.dtype == np.int32 and int(counts.max()) > INT32_MAX:
+                row = row.astype(np.int64)
+            row[columns] = counts
+            # One reference swap: a reader holds either the old row or the new one.
+            self._rows[index] = row
+
+    # --- queries ------------------------------------------------------------------------
+
+    def top_items(self, store_id: int, n: int) -> list[tuple[int, int]]:
+        """(item_id, quantity) of the store's n best-selling items."""
+        index = self._store_index.get(store_id)
+        if index is None:
+            return []
+        with self._row_locks[index]:
+            row = self._rows[index]
+            width = min(row.size, self._items)
+            return top_n(row[:width], self._item_ids[:width], n)
+
+    def top_stores(self, item_id: int, n: int) -> list[tuple[int, int]]:
+        """(store_id, quantity) of the n stores that sold most of the item."""
+        column = self._item_index.get(item_id)
+        if column is None:
+            return []
+        rows = self._rows[:]  # later stores, added meanwhile, are not part of this answer
+        store_ids = self._store_ids[: len(rows)]
+        # One cell per store: each is read whole, so no purchase is seen in part.
+        values = np.fromiter(
+            (row[column] if column < row.size else 0 for row in rows),
+            dtype=np.int64, count=len(rows),
+        )
+        return top_n(values, store_ids, n)
+
+    def totals(self) -> Totals:
+        with self._totals_lock:
+            return Totals(self._purchases, self._units, len(self._rows), self._items)
+
+    # --- checkpoints (call from the thread that applies, so no batch is half in) -------
+
+    def export(self) -> tuple[list[int], np.ndarray, list[np.ndarray], int, int]:
+        """(store ids, item ids, rows trimmed to the known items, purchases, units); views."""
+        items = self._items
+        rows = [row[: min(row.size, items)] for row in self._rows]
+        return (self._store_ids[: len(rows)].tolist(), self._item_ids[:items], rows,
+                self._purchases, self._units)
+
+    @classmethod
+    def restore(cls, store_ids: Sequence[int], item_ids: np.ndarray, rows: list[np.ndarray],
+                purchases: int, units: int) -> Matrix:
+        matrix = cls()
+        matrix._item_ids = _grown(item_ids.astype(np.int64), max(1024, item_ids.size))
+        matrix._items = item_ids.size
+        matrix._item_index = {item: column for column, item in enumerate(item_ids.tolist())}
+        matrix._store_ids = _grown(np.asarray(store_ids, dtype=np.int64), max(64, len(store_ids)))
+        matrix._store_index = {store: index for index, store in enumerate(store_ids)}
+        matrix._rows = list(rows)
+        matrix._row_locks = [threading.Lock() for _ in rows]
+        matrix._purchases, matrix._units = purchases, units
+        return matrix
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    bigger = np.zeros(size, dtype=array.dtype)
+    bigger[: array.size] = array
+    return bigger

@@ -1,0 +1,103 @@
+"""The counter matrix against brute force: random data, ties, growth, overflow, concurrency."""
+import random
+import threading
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from analytics.matrix import INT32_MAX, Matrix, top_n
+from analytics.tests import brute
+
+purchase = st.tuples(
+    st.integers(1, 12),
+    st.lists(st.tuples(st.integers(1, 30), st.integers(1, 4)), min_size=1, max_size=6),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches=st.lists(st.lists(purchase, max_size=20), max_size=6), n=st.integers(1, 12))
+def test_it_ranks_like_brute_force_with_ties(batches, n):
+    matrix = Matrix()
+    for batch in batches:
+        matrix.apply(batch)
+    totals = brute.counts(p for batch in batches for p in batch)
+    for store_id in range(0, 14):
+        assert matrix.top_items(store_id, n) == brute.top_items(totals, store_id, n)
+    for item_id in range(0, 32):
+        assert matrix.top_stores(item_id, n) == brute.top_stores(totals, item_id, n)
+    purchases = sum(len(batch) for batch in batches)
+    assert matrix.totals().purchases == purchases
+    assert matrix.totals().units == sum(totals.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.integers(0, 5), max_size=60), n=st.integers(1, 70), seed=st.integers())
+def test_it_breaks_ties_by_the_lower_id_whatever_the_column_order(values, n, seed):
+    ids = np.arange(100, 100 + len(values), dtype=np.int64)
+    random.Random(seed).shuffle(ids)
+    expected = brute.ranked([(int(i), v) for i, v in zip(ids, values) if v > 0], n)
+    assert top_n(np.array(values, dtype=np.int32), ids, n) == expected
+
+
+def test_it_grows_past_1024_stores_and_200000_items():
+    rng = random.Random(7)
+    purchases = [
+        (rng.randint(1, 1100), [(rng.randint(1, 210_000), rng.randint(1, 3)) for _ in range(5)])
+        for _ in range(20_000)
+    ]
+    # Store and item ids far past any fixed bound, once each.
+    purchases.append((2_000_000_000, [(2_147_483_647, 9)]))
+    matrix = Matrix()
+    for start in range(0, len(purchases), 500):
+        matrix.apply(purchases[start:start + 500])
+    totals = brute.counts(purchases)
+    assert matrix.totals().stores == len({s for s, _ in totals})
+    assert matrix.totals().items == len({i for _, i in totals})
+    assert matrix.totals().stores > 1024 and matrix.totals().items > 50_000
+    for store_id in (1, 512, 513, 1024, 1099, 2_000_000_000):
+        assert matrix.top_items(store_id, 10) == brute.top_items(totals, store_id, 10)
+    for item_id in rng.sample(range(1, 210_000), 30) + [2_147_483_647]:
+        assert matrix.top_stores(item_id, 5) == brute.top_stores(totals, item_id, 5)
+
+
+def test_it_widens_a_row_instead_of_overflowing_int32():
+    matrix = Matrix()
+    matrix.apply([(1, [(5, 10**9)]), (1, [(6, 1)])] * 3)
+    assert matrix.top_items(1, 2) == [(5, 3 * 10**9), (6, 3)]
+    assert 3 * 10**9 > INT32_MAX
+    assert matrix.top_stores(5, 5) == [(1, 3 * 10**9)]
+
+
+def test_it_answers_nothing_for_unknown_ids():
+    matrix = Matrix()
+    matrix.apply([(3, [(4, 1)])])
+    assert matrix.top_items(99, 10) == [] and matrix.top_stores(99, 5) == []
+
+
+def test_a_query_never_sees_half_a_purchase():
+    """Every purchase adds 1 to items 1 and 2 of a store: a reader must always see them equal."""
+    matrix = Matrix()
+    done = threading.Event()
+    torn = []
+
+    def write():
+        for _ in range(3000):
+            # Each write also brings new items, so rows keep growing under the readers.
+            matrix.apply([(store, [(1, 1), (2, 1), (random.randint(3, 50_000), 1)])
+                          for store in range(1, 9)])
+        done.set()
+
+    def read():
+        while not done.is_set():
+            for store in range(1, 9):
+                top = dict(matrix.top_items(store, 2))
+                if top and top.get(1) != top.get(2):
+                    torn.append(top)
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert torn == []
+    assert matrix.top_items(5, 2) == [(1, 3000), (2, 3000)]
