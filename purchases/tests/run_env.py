@@ -36,15 +36,15 @@ for name in ("TIGLE_WRITE_MODE", "TIGLE_DURABLE", "DJANGO_DEBUG", "TIGLE_VAR_DIR
 
 
 
-def _rabbitmqctl(*args: str) -> None:
+def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def rabbitmq_vhost():
     """A vhost of this run's own, removed (with every queue in it) at the end."""
-    _rabbitmqctl("add_vhost", VHOST)
+    rabbitmqctl("add_vhost", VHOST)
     user = urlsplit(AMQP).username or "guest"
-    _rabbitmqctl("set_permissions", "-p", VHOST, user, ".*", ".*", ".*")
+    rabbitmqctl("set_permissions", "-p", VHOST, user, ".*", ".*", ".*")
     yield VHOST
-    _rabbitmqctl("delete_vhost", VHOST)
+    rabbitmqctl("delete_vhost", VHOST)

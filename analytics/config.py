@@ -1,0 +1,97 @@
+"""The analytics process's settings, from the same environment as the rest of Tigle.
+
+Standard library only: analytics never imports Django. A bad value raises ConfigError naming
+the variable, and the process stops at start.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting with a bad value; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: str
+    state_dir: Path
+    broker_url: str
+    # The filesystem broker's folder (embedded mode); None on RabbitMQ.
+    broker_folder: Path | None
+    database_url: str
+    checkpoint_seconds: float
+    threads: int
+    max_rpcs: int
+    batch_size: int
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_folder is not None
+
+
+def _get(environ: Mapping[str, str], name: str, default: str) -> str:
+    return environ.get(name, "").strip() or default
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, cast: type, low: float,
+            high: float):
+    raw = _get(environ, name, str(default))
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a {cast.__name__}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} is outside {low}..{high}")
+    return value
+
+
+def address_check(name: str, address: str) -> str:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{name}={address!r} is not host:port")
+    return address
+
+
+def _scheme_check(name: str, url: str, schemes: tuple[str, ...]) -> str:
+    if urlsplit(url).scheme not in schemes:
+        raise ConfigError(f"{name}={url!r}: scheme is not one of {', '.join(schemes)}")
+    return url
+
+
+def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
+    # The same defaults as tigle_project/settings.py, so both find the same embedded files.
+    var_dir = Path(_get(environ, "TIGLE_VAR_DIR", str(ROOT / "var"))).resolve()
+    broker_url = _scheme_check(
+        "CELERY_BROKER_URL", _get(environ, "CELERY_BROKER_URL", "filesystem://"),
+        ("filesystem", "amqp", "amqps", "pyamqp"),
+    )
+    folder = None
+    if broker_url.startswith("filesystem"):
+        folder = Path(urlsplit(broker_url).path or var_dir / "broker")
+    return Config(
+        listen=address_check("ANALYTICS_LISTEN", _get(environ, "ANALYTICS_LISTEN", "127.0.0.1:50051")),
+        state_dir=Path(_get(environ, "ANALYTICS_STATE_DIR", str(var_dir / "analytics"))),
+        broker_url=broker_url,
+        broker_folder=folder,
+        database_url=_scheme_check(
+            "DATABASE_URL", _get(environ, "DATABASE_URL", f"sqlite:///{var_dir}/tigle.sqlite3"),
+            ("sqlite", "mysql", "mysql2"),
+        ),
+        checkpoint_seconds=_number(environ, "ANALYTICS_CHECKPOINT_SECONDS", 5.0, float, 0.1, 3600),
+        threads=_number(environ, "ANALYTICS_THREADS", 8, int, 1, 256),
+        max_rpcs=_number(environ, "ANALYTICS_MAX_RPCS", 256, int, 1, 100_000),
+        batch_size=_number(environ, "ANALYTICS_BATCH_SIZE", 500, int, 1, 10_000),
+    )
+
+
+def addresses_from_env(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """ANALYTICS_ADDRESS: the replicas a client (the CLI) may ask."""
+    raw = _get(environ, "ANALYTICS_ADDRESS", "127.0.0.1:50051")
+    return [address_check("ANALYTICS_ADDRESS", a.strip()) for a in raw.split(",") if a.strip()]

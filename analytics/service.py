@@ -1,0 +1,78 @@
+"""`python -m analytics serve`: load the checkpoint, serve gRPC, read the stream, stop cleanly."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from analytics.checkpoint import (
+    CheckpointError,
+    checkpoint_load,
+    checkpoint_save,
+    checkpoint_set_aside,
+)
+from analytics.config import Config
+from analytics.consumer import Consumer
+from analytics.server import create_server, health_serving
+from analytics.state import State
+from analytics.stream import StreamReader
+
+log = logging.getLogger("analytics")
+STOP_GRACE_SECONDS = 5
+
+
+def state_load(config: Config) -> State:
+    try:
+        state = checkpoint_load(config.state_dir)
+    except CheckpointError as exc:
+        aside = checkpoint_set_aside(config.state_dir)
+        log.error("checkpoint unreadable (%s), moved to %s; starting from the stream's first "
+                  "offset", exc, aside)
+        state = None
+    if state is None:
+        log.info("no checkpoint in %s: counting from the stream's first offset", config.state_dir)
+        return State()
+    totals = state.matrix.totals()
+    log.info("checkpoint loaded: offset %d, %d purchases, %d stores, %d items",
+             state.last_offset, totals.purchases, totals.stores, totals.items)
+    return state
+
+
+def serve(config: Config) -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    consumer: Consumer | None = None
+    server, port, health = create_server(
+        config.listen, lambda: consumer.state if consumer else None,
+        threads=config.threads, max_rpcs=config.max_rpcs)
+    server.start()
+    log.info("analytics gRPC on port %d (NOT_SERVING until the checkpoint is loaded)", port)
+    consumer = Consumer(state_load(config))
+    health_serving(health, True)
+
+    def checkpoint(state: State) -> None:
+        path = checkpoint_save(state, config.state_dir)
+        log.debug("checkpoint at offset %d in %s", state.last_offset, path)
+
+    reader = StreamReader(config, consumer, checkpoint=checkpoint, stop=stop)
+    failed = threading.Event()
+
+    def read() -> None:
+        try:
+            reader.run()
+        except Exception:
+            log.exception("the stream reader failed; stopping")
+            failed.set()
+            stop.set()
+
+    thread = threading.Thread(target=read, name="stream-reader")
+    thread.start()
+    log.info("analytics serving")
+    stop.wait()
+    log.info("stopping: final checkpoint, then the server")
+    health_serving(health, False)
+    thread.join()
+    server.stop(STOP_GRACE_SECONDS).wait()
+    log.info("stopped at offset %d", consumer.state.last_offset)
+    return 1 if failed.is_set() else 0

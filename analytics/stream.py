@@ -1,0 +1,165 @@
+"""Feed the consumer from the broker: the RabbitMQ stream by offset, or, in the embedded mode,
+a plain queue of the filesystem broker. Checkpoints, reconnects and rebuilds happen here.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from amqp.exceptions import AMQPError
+from kombu import Connection, Consumer as KombuConsumer, Queue
+from kombu.exceptions import KombuError
+
+from analytics.config import Config
+from analytics.consumer import Consumer, StreamGap
+from analytics.rebuild import DatabaseSnapshot, matrix_rebuild
+from analytics.state import State
+from purchases.events import ANALYTICS_STREAM
+from purchases.topology import STREAM_ARGUMENTS, is_amqp, purchases_exchange, topology_declare
+
+log = logging.getLogger(__name__)
+
+# A drain that waits this long with nothing arriving means the consumer is caught up.
+IDLE_SECONDS = 0.05
+HEARTBEAT_SECONDS = 10
+BACKOFF_MIN_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 10.0
+BROKER_ERRORS = (OSError, AMQPError, KombuError)
+
+
+def broker_connection(config: Config) -> Connection:
+    if config.broker_folder is None:
+        return Connection(config.broker_url, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5)
+    folder = config.broker_folder
+    for sub in ("queue", "control"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return Connection("filesystem://", transport_options={
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
+        "polling_interval": IDLE_SECONDS,
+    })
+
+
+def analytics_queue(connection: Connection, start_offset: int) -> Queue:
+    if is_amqp(connection):
+        return Queue(
+            ANALYTICS_STREAM, exchange=purchases_exchange, routing_key=ANALYTICS_STREAM,
+            durable=True, queue_arguments=STREAM_ARGUMENTS,
+            consumer_arguments={"x-stream-offset": start_offset},
+        )
+    # The filesystem broker has no streams: a plain queue bound to the same fanout.
+    return Queue(ANALYTICS_STREAM, exchange=purchases_exchange, routing_key=ANALYTICS_STREAM,
+                 durable=True)
+
+
+class StreamReader:
+    """Runs until stop is set: read, apply in batches, ack, checkpoint every few seconds."""
+
+    def __init__(self, config: Config, consumer: Consumer, *,
+                 checkpoint: Callable[[State], None], stop: threading.Event) -> None:
+        self.config = config
+        self.consumer = consumer
+        self._checkpoint = checkpoint
+        self._stop = stop
+        self._snapshot: DatabaseSnapshot | None = None
+        self._saved_offset = consumer.state.last_offset
+        self._saved_at = time.monotonic()
+        self._unacked = None  # the last delivery not yet acknowledged
+        self._backoff = BACKOFF_MIN_SECONDS
+
+    def run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    with broker_connection(self.config) as connection:
+                        connection.ensure_connection(max_retries=1)
+                        self._consume(connection)
+                except BROKER_ERRORS as exc:
+                    log.warning("broker: %r; reconnecting in %.1fs", exc, self._backoff)
+                    self._unacked = None  # its channel is gone
+                    self._flush()
+                    self._stop.wait(self._backoff)
+                    self._backoff = min(self._backoff * 2, BACKOFF_MAX_SECONDS)
+        finally:
+            self._unacked = None  # its connection is closed by now
+            self._flush()
+            self._snapshot_release()
+            self.checkpoint(force=True)
+
+    def _consume(self, connection: Connection) -> None:
+        amqp = is_amqp(connection)
+        topology_declare(connection)
+        queue = analytics_queue(connection, self.consumer.handled + 1)
+        channel = connection.channel()
+
+        def on_message(message) -> None:
+            offset = message.headers["x-stream-offset"] if amqp else self.consumer.handled + 1
+            try:
+                self.consumer.handle(message.body, offset)
+            except StreamGap as gap:
+                self._rebuild(gap)
+                self.consumer.handle(message.body, offset)
+            if amqp:
+                self._unacked = message
+            else:
+                message.ack()  # the filesystem broker removed it at fetch already
+
+        # The prefetch keeps delivering while a batch is applied; offsets already handled are
+        # skipped by the consumer, so a delivery is never applied twice.
+        reader = KombuConsumer(channel, queues=[queue], on_message=on_message,
+                               prefetch_count=2 * self.config.batch_size)
+        reader.consume()
+        self._backoff = BACKOFF_MIN_SECONDS
+        log.info("reading %s from offset %d", ANALYTICS_STREAM, self.consumer.handled + 1)
+        beat = time.monotonic()
+        while not self._stop.is_set():
+            idle = False
+            try:
+                connection.drain_events(timeout=IDLE_SECONDS)
+            except TimeoutError:
+                idle = True
+            if self.consumer.pending >= self.config.batch_size or idle:
+                self._flush()
+            if idle:
+                self._snapshot_release()
+            self.checkpoint()
+            if amqp and time.monotonic() - beat > 1:
+                connection.heartbeat_check()
+                beat = time.monotonic()
+        self._flush()  # acknowledged while the channel is still open
+
+    def _flush(self) -> None:
+        self.consumer.flush()
+        if self._unacked is not None:
+            # Streams keep no per-message state: the ack only returns prefetch credit.
+            self._unacked.ack(multiple=True)
+            self._unacked = None
+
+    def _rebuild(self, gap: StreamGap) -> None:
+        log.warning("%s: %s; rebuilding the matrix from the database", ANALYTICS_STREAM, gap)
+        self._snapshot_release()
+        matrix, self._snapshot = matrix_rebuild(self.config.database_url)
+        self.consumer.restart_from(State(matrix=matrix, last_offset=gap.got - 1))
+        self.consumer.already_counted = self._snapshot.already_counted
+
+    def _snapshot_release(self) -> None:
+        """Caught up after a rebuild: what arrives now was published after the snapshot."""
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot = None
+            self.consumer.already_counted = None
+            log.info("caught up after the rebuild at offset %d", self.consumer.state.last_offset)
+
+    def checkpoint(self, force: bool = False) -> None:
+        if self._snapshot is not None:
+            return  # a checkpoint mid catch-up would lose which purchases the rebuild counted
+        state = self.consumer.state
+        due = time.monotonic() - self._saved_at >= self.config.checkpoint_seconds
+        if state.last_offset == self._saved_offset or not (due or force):
+            return
+        self._flush()
+        self._checkpoint(state)
+        self._saved_offset, self._saved_at = state.last_offset, time.monotonic()

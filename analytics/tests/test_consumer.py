@@ -1,0 +1,83 @@
+"""The consumer one delivery at a time: offsets once, purchase ids once, bad messages skipped."""
+import json
+import uuid
+
+import pytest
+
+from analytics.consumer import Consumer, StreamGap
+from analytics.state import RecentIds, State
+from purchases.events import event_new
+
+
+def task_body(store_id: int, items: list[tuple[int, int]], purchase_id: str | None = None) -> bytes:
+    """A Celery protocol-2 JSON body, as the API publishes it: [args, kwargs, embed]."""
+    import datetime
+
+    event = event_new(store_id=store_id, customer_id=store_id * 1000, date=datetime.date(2021, 1, 1),
+                      items=items, purchase_id=purchase_id)
+    return json.dumps([[event.to_dict()], {}, {"callbacks": None}]).encode()
+
+
+def totals(consumer: Consumer) -> tuple[int, int]:
+    t = consumer.state.matrix.totals()
+    return t.purchases, t.units
+
+
+def test_it_applies_each_offset_once():
+    consumer = Consumer(State())
+    body = task_body(1, [(10, 2)])
+    consumer.handle(body, 0)
+    consumer.handle(body, 0)  # redelivered before the flush
+    consumer.flush()
+    consumer.handle(body, 0)  # and after it
+    consumer.handle(task_body(1, [(10, 3)]), 1)
+    consumer.flush()
+    assert totals(consumer) == (2, 5)
+    assert consumer.state.last_offset == 1
+    assert consumer.state.matrix.top_items(1, 10) == [(10, 5)]
+
+
+def test_it_counts_a_republished_purchase_once():
+    consumer = Consumer(State())
+    purchase_id = str(uuid.uuid4())
+    consumer.handle(task_body(2, [(5, 1)], purchase_id), 0)
+    consumer.handle(task_body(2, [(5, 1)], purchase_id), 1)  # same batch
+    consumer.flush()
+    consumer.handle(task_body(2, [(5, 1)], purchase_id), 2)  # a later batch
+    consumer.flush()
+    assert totals(consumer) == (1, 1)
+    assert consumer.state.last_offset == 2
+
+
+def test_it_skips_what_is_not_a_purchase_and_moves_on(caplog):
+    consumer = Consumer(State())
+    consumer.handle(b"not json", 0)
+    consumer.handle(json.dumps([[{"v": 1, "id": "x"}], {}, {}]).encode(), 1)
+    consumer.handle(task_body(3, [(1, 1)]), 2)
+    consumer.flush()
+    assert totals(consumer) == (1, 1)
+    assert consumer.state.last_offset == 2
+    assert "offset 0 skipped" in caplog.text and "offset 1 skipped" in caplog.text
+
+
+def test_it_resumes_after_the_checkpointed_offset():
+    consumer = Consumer(State(last_offset=41))
+    consumer.handle(task_body(1, [(1, 1)]), 40)  # the chunk's start, before the checkpoint
+    consumer.handle(task_body(1, [(1, 1)]), 41)
+    consumer.handle(task_body(1, [(1, 7)]), 42)
+    consumer.flush()
+    assert totals(consumer) == (1, 7)
+
+
+def test_it_reports_a_gap_when_the_stream_lost_offsets():
+    consumer = Consumer(State(last_offset=9))
+    with pytest.raises(StreamGap) as gap:
+        consumer.handle(task_body(1, [(1, 1)]), 25)
+    assert (gap.value.expected, gap.value.got) == (10, 25)
+
+
+def test_it_forgets_the_oldest_ids_past_its_window():
+    window = RecentIds(capacity=2)
+    for key in (b"a", b"b", b"c"):
+        window.add(key)
+    assert b"a" not in window and b"b" in window and b"c" in window and len(window) == 2
