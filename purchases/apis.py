@@ -11,11 +11,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler as drf_exception_handler
 
-from purchases import idempotency
+from purchases import analytics_client, idempotency
+from purchases.events import MAX_ITEM_ID, MAX_STORE_ID
 from purchases.health import health_report
-from purchases.schema import MessageSerializer, PurchaseBodySerializer, PurchaseCreatedSerializer
+from purchases.schema import (
+    MessageSerializer,
+    PurchaseBodySerializer,
+    PurchaseCreatedSerializer,
+    TopItemsSerializer,
+    TopStoresSerializer,
+)
 from purchases.services import HandoverFailed, purchase_accept
-from purchases.validation import InvalidPurchase, purchase_parse
+from purchases.validation import InvalidPurchase, path_int, purchase_parse
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -85,6 +92,65 @@ class PurchaseCreateApi(APIView):
                 purchase_accept(event=dataclasses.replace(event, id=claim.purchase_id))
                 claim.done = True
         return claim.purchase_id
+
+
+MAX_TOP = 1000
+
+
+def _top_response(key: str, what: str, ranking) -> Response:
+    try:
+        found = ranking()
+    except analytics_client.AnalyticsUnavailable:
+        return _message(503, "analytics unavailable; retry later",
+                        **{"Retry-After": RETRY_AFTER_SECONDS})
+    if not found:
+        return _message(404, f"no sales of {what}")
+    return Response({"stores": [{key: one, "numberOfItems": quantity} for one, quantity in found]})
+
+
+def _top_parameter(default: int) -> OpenApiParameter:
+    return OpenApiParameter("top", int, OpenApiParameter.QUERY, required=False,
+                            description=f"How many to return, 1..{MAX_TOP} (default {default}).")
+
+
+def _top(request: Request, default: int) -> int:
+    raw = request.query_params.get("top")
+    return default if raw is None else path_int(raw, "top", 1, MAX_TOP)
+
+
+_QUERY_ERRORS = {
+    400: OpenApiResponse(MessageSerializer, description="Invalid ID or top"),
+    404: OpenApiResponse(MessageSerializer, description="No sales for that ID"),
+    503: OpenApiResponse(MessageSerializer, description="Analytics did not answer in time"),
+}
+
+
+class TopItemsApi(APIView):
+    @extend_schema(operation_id="getTopItems", parameters=[_top_parameter(10)],
+                   responses={200: TopItemsSerializer, **_QUERY_ERRORS})
+    def get(self, request: Request, store_id: str) -> Response:
+        """The store's best-selling items, most units first, ties by the lower itemID."""
+        try:
+            store = path_int(store_id, "storeID", 1, MAX_STORE_ID)
+            n = _top(request, 10)
+        except InvalidPurchase as exc:
+            return _message(400, str(exc))
+        return _top_response("itemID", f"store {store}",
+                             lambda: analytics_client.top_items(store_id=store, n=n))
+
+
+class TopStoresApi(APIView):
+    @extend_schema(operation_id="getTopStores", parameters=[_top_parameter(5)],
+                   responses={200: TopStoresSerializer, **_QUERY_ERRORS})
+    def get(self, request: Request, item_id: str) -> Response:
+        """The stores that sold most units of the item, ties by the lower storeID."""
+        try:
+            item = path_int(item_id, "itemID", 1, MAX_ITEM_ID)
+            n = _top(request, 5)
+        except InvalidPurchase as exc:
+            return _message(400, str(exc))
+        return _top_response("storeID", f"item {item}",
+                             lambda: analytics_client.top_stores(item_id=item, n=n))
 
 
 class HealthApi(APIView):

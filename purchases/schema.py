@@ -21,3 +21,22 @@ class PurchaseCreatedSerializer(serializers.Serializer):
 
 class MessageSerializer(serializers.Serializer):
     message = serializers.CharField()
+
+
+class TopItemSerializer(serializers.Serializer):
+    itemID = serializers.IntegerField()
+    numberOfItems = serializers.IntegerField()
+
+
+class TopItemsSerializer(serializers.Serializer):
+    # "stores" is the seed's key for this list too; kept for its clients.
+    stores = TopItemSerializer(many=True)
+
+
+class TopStoreSerializer(serializers.Serializer):
+    storeID = serializers.IntegerField()
+    numberOfItems = serializers.IntegerField()
+
+
+class TopStoresSerializer(serializers.Serializer):
+    stores = TopStoreSerializer(many=True)

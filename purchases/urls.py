@@ -1,6 +1,6 @@
 from django.urls import path
 
-from purchases.apis import HealthApi, PurchaseCreateApi
+from purchases.apis import HealthApi, PurchaseCreateApi, TopItemsApi, TopStoresApi
 
 urlpatterns = [
     path(
@@ -8,5 +8,7 @@ urlpatterns = [
         PurchaseCreateApi.as_view(),
         name="purchase-create",
     ),
+    path("items/store/<str:store_id>", TopItemsApi.as_view(), name="top-items"),
+    path("items/top5/<str:item_id>", TopStoresApi.as_view(), name="top-stores"),
     path("healthz", HealthApi.as_view(), name="healthz"),
 ]

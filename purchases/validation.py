@@ -25,7 +25,7 @@ class InvalidPurchase(ValueError):
     """The request is not a valid purchase; the text says which field and why."""
 
 
-def _path_int(raw: str, name: str, low: int, high: int) -> int:
+def path_int(raw: str, name: str, low: int, high: int) -> int:
     # Only plain ASCII digits (and a leading minus, to say why it is refused).
     digits = raw[1:] if raw.startswith("-") else raw
     if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
@@ -88,8 +88,8 @@ def purchase_parse(
     *, store_id: str, customer_id: str, date: str, body: bytes, purchase_id: str | None = None
 ) -> PurchaseEvent:
     """Turn the raw path parts and body into an event, or raise InvalidPurchase."""
-    store = _path_int(store_id, "storeID", 1, MAX_STORE_ID)
-    customer = _path_int(customer_id, "custID", 0, MAX_CUSTOMER_ID)
+    store = path_int(store_id, "storeID", 1, MAX_STORE_ID)
+    customer = path_int(customer_id, "custID", 0, MAX_CUSTOMER_ID)
     day = _path_date(date)
     if not body.strip():
         raise InvalidPurchase("body: is empty; expected {\"items\": [...]}")

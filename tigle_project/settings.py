@@ -55,6 +55,8 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     env_url("REDIS_URL", REDIS_URL, ("redis", "rediss", "unix"))
 ANALYTICS_ADDRESS = env_addresses("ANALYTICS_ADDRESS", "127.0.0.1:50051")
+# How long a top-N query waits for analytics (all its retries included) before a 503.
+TIGLE_ANALYTICS_TIMEOUT = env_float("TIGLE_ANALYTICS_TIMEOUT", 1.0, low=0.01, high=60)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

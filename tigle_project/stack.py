@@ -1,4 +1,4 @@
-"""Start and stop Tigle's own processes (web, worker) by PID, for the demo and the tests.
+"""Start and stop Tigle's own processes (web, worker, analytics) by PID, for the demo and the tests.
 
 Each process runs in its own session, so it and its children are stopped as one group,
 and nothing else on the machine is touched.
@@ -33,6 +33,11 @@ def worker_argv() -> list[str]:
         "--concurrency", "1", "--queues", "purchases.db", "--without-gossip",
         "--without-mingle", "--loglevel", "INFO",
     ]
+
+
+def analytics_argv() -> list[str]:
+    # The same command as the Procfile's analytics line.
+    return [sys.executable, "-m", "analytics", "serve"]
 
 
 @dataclass
@@ -136,3 +141,16 @@ def worker_start(env: dict[str, str], log_dir: Path) -> Process:
     worker = Process("worker", worker_argv(), env, log_dir / "worker.log").start()
     worker.wait_for_log("ready.", timeout=60)
     return worker
+
+
+def analytics_start(env: dict[str, str], log_dir: Path, *, name: str = "analytics",
+                    port: int | None = None, state_dir: Path | None = None) -> tuple[Process, str]:
+    """An analytics process on its own port (and state folder, if given); returns its address."""
+    address = f"127.0.0.1:{port or free_port()}"
+    env = {**env, "ANALYTICS_LISTEN": address}
+    if state_dir is not None:
+        env["ANALYTICS_STATE_DIR"] = str(state_dir)
+    analytics = Process(name, analytics_argv(), env, log_dir / f"{name}.log").start()
+    # Attached to the stream (and, embedded, its queue bound): no purchase passes it by.
+    analytics.wait_for_log("reading purchases.analytics", timeout=60)
+    return analytics, address

@@ -12,7 +12,7 @@ from kombu import Connection
 from purchases.events import DB_QUEUE
 from purchases.tests.proxy import FaultProxy
 from purchases.topology import topology_declare
-from tigle_project.stack import Process, web_start, worker_start
+from tigle_project.stack import Process, analytics_start, web_start, worker_start
 
 
 def queue_depth(connection: Connection, name: str) -> int:
@@ -56,6 +56,7 @@ class Stack:
     web: Process | None = None
     worker: Process | None = None
     proxies: list[FaultProxy] = field(default_factory=list)
+    analytics: dict[str, tuple[Process, str]] = field(default_factory=dict)
 
     def start_worker(self, **env: str) -> Process:
         self.worker = worker_start({**self.env, **env}, self.log_dir)
@@ -65,8 +66,15 @@ class Stack:
         self.web, self.base = web_start({**self.env, **env}, self.log_dir)
         return self.web
 
+    def start_analytics(self, name: str = "analytics", **env: str) -> tuple[Process, str]:
+        """An analytics replica with its own port and state folder, kept across restarts."""
+        port = int(self.analytics[name][1].rpartition(":")[2]) if name in self.analytics else None
+        self.analytics[name] = analytics_start({**self.env, **env}, self.log_dir, name=name,
+                                               port=port, state_dir=self.log_dir / name)
+        return self.analytics[name]
+
     def stop(self) -> None:
-        for process in (self.web, self.worker):
+        for process in (self.web, self.worker, *(p for p, _ in self.analytics.values())):
             if process is not None:
                 process.stop()
         for proxy in self.proxies:
@@ -82,7 +90,7 @@ def stack(transactional_db, test_database_url, broker, tmp_path, request):
     yield running
     running.stop()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-        for name in ("web", "worker"):
+        for name in ("web", "worker", *running.analytics):
             log = running.log_dir / f"{name}.log"
             if log.exists():
                 print(f"--- {name}.log ---\n{log.read_text()[-5000:]}")
