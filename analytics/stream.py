@@ -17,6 +17,7 @@ from analytics.consumer import Consumer, StreamGap
 from analytics.rebuild import DatabaseSnapshot, matrix_rebuild
 from analytics.state import State
 from purchases.events import ANALYTICS_STREAM
+from purchases.filesystem_broker import Transport as FilesystemTransport
 from purchases.topology import STREAM_ARGUMENTS, is_amqp, purchases_exchange, topology_declare
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def broker_connection(config: Config) -> Connection:
     folder = config.broker_folder
     for sub in ("queue", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    return Connection("filesystem://", transport_options={
+    return Connection("filesystem://", transport=FilesystemTransport, transport_options={
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "control_folder": str(folder / "control"),

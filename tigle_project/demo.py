@@ -1,4 +1,5 @@
-"""make demo: start web and worker, send a burst of purchases, check every 201 became a row.
+"""make demo: start web, worker and analytics, send a burst of purchases, check every 201
+became a row, print the top-N answers and check that analytics' counts equal the database's.
 
 Runs on the embedded defaults (SQLite and the filesystem broker under var/) unless
 DATABASE_URL / CELERY_BROKER_URL point elsewhere. Exits non-zero if anything disagrees.
@@ -8,18 +9,25 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tigle_project.stack import ROOT, web_start, worker_start
+from collections import Counter
+from pathlib import Path
+
+from tigle_project.stack import ROOT, analytics_start, web_start, worker_start
 
 PURCHASES = int(os.environ.get("DEMO_PURCHASES", "600"))
 STORES = 8
+# A small catalogue, so that the rankings have something to rank.
+ITEMS = 300
 
 
 def purchase_send(base: str, rng: random.Random) -> tuple[int, str | None, dict]:
@@ -27,7 +35,7 @@ def purchase_send(base: str, rng: random.Random) -> tuple[int, str | None, dict]
     sent = {
         "store_id": store,
         "customer_id": store * 1000 + rng.randrange(1000),
-        "items": [[rng.randrange(1, 100_000), 1] for _ in range(5)],
+        "items": [[rng.randrange(1, ITEMS), rng.randint(1, 3)] for _ in range(5)],
     }
     body = json.dumps({"items": [{"ItemID": str(i), "numberOfItems:": q} for i, q in sent["items"]]})
     request = urllib.request.Request(
@@ -54,7 +62,67 @@ def database_rows(purchase_ids: list[str]) -> dict[str, tuple]:
     return found
 
 
+def ranked(pairs, n: int) -> list[list[int]]:
+    return [list(p) for p in sorted(pairs, key=lambda pair: (-pair[1], pair[0]))[:n]]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def database_totals() -> tuple[int, Counter]:
+    """Every purchase in the database: how many, and units per (store, item)."""
+    from django.db.models import Sum
+
+    from purchases.models import Purchase, PurchaseItem
+
+    totals: Counter = Counter()
+    per_pair = PurchaseItem.objects.values_list("purchase__store_id", "item_id").annotate(Sum("quantity"))
+    for store, item, quantity in per_pair:
+        totals[store, item] = quantity
+    return Purchase.objects.count(), totals
+
+
+def analytics_check(base: str, address: str, deadline: float) -> list[str]:
+    """Wait until analytics counted every row, then compare its answers with the database."""
+    from analytics import client
+
+    purchases, totals = database_totals()
+    while client.stats(address)["purchases"] < purchases and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stats = client.stats(address)
+    print(f"analytics: {stats['purchases']} purchases, {stats['units']} units, "
+          f"{stats['stores']} stores, {stats['items']} items, last offset {stats['last_offset']}")
+    problems = []
+    if (stats["purchases"], stats["units"]) != (purchases, sum(totals.values())):
+        problems.append(f"analytics counts {stats['purchases']} purchases / {stats['units']} "
+                        f"units, the database {purchases} / {sum(totals.values())}")
+    store = 1
+    top_items = get_json(f"{base}/items/store/{store}")["stores"]
+    print(f"GET /items/store/{store}: top 10 items of store {store}")
+    for one in top_items:
+        print(f"  item {one['itemID']:>5}  {one['numberOfItems']:>4} units")
+    expected = ranked([(i, q) for (s, i), q in totals.items() if s == store], 10)
+    if [[one["itemID"], one["numberOfItems"]] for one in top_items] != expected:
+        problems.append(f"top items of store {store}: REST {top_items}, database {expected}")
+    item = expected[0][0] if expected else 1
+    top_stores = get_json(f"{base}/items/top5/{item}")["stores"]
+    print(f"GET /items/top5/{item}: top 5 stores of item {item}")
+    for one in top_stores:
+        print(f"  store {one['storeID']:>3}  {one['numberOfItems']:>4} units")
+    expected = ranked([(s, q) for (s, i), q in totals.items() if i == item], 5)
+    if [[one["storeID"], one["numberOfItems"]] for one in top_stores] != expected:
+        problems.append(f"top stores of item {item}: REST {top_stores}, database {expected}")
+    return problems
+
+
 def main() -> int:
+    if not {"DATABASE_URL", "CELERY_BROKER_URL"} & set(os.environ):
+        # Each embedded demo starts from nothing, so its counts are its own.
+        var = ROOT / "var" / "demo-embedded"
+        shutil.rmtree(var, ignore_errors=True)
+        os.environ["TIGLE_VAR_DIR"] = str(var)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tigle_project.settings")
     import django
 
@@ -67,7 +135,10 @@ def main() -> int:
     env = dict(os.environ)
     log_dir = settings.VAR_DIR / "demo"
     worker = worker_start(env, log_dir)
-    web, base = web_start(env, log_dir)
+    # A new analytics of the demo's own replays the whole stream into an empty state.
+    state_dir = Path(tempfile.mkdtemp(prefix="tigle-demo-analytics-"))
+    analytics, address = analytics_start(env, log_dir, state_dir=state_dir)
+    web, base = web_start({**env, "ANALYTICS_ADDRESS": address}, log_dir)
     try:
         print(f"web at {base}; sending {PURCHASES} purchases from 8 threads ...")
         rngs = [random.Random(seed) for seed in range(PURCHASES)]
@@ -90,13 +161,19 @@ def main() -> int:
             pid for pid, sent in accepted.items()
             if rows.get(pid) != (sent["store_id"], sent["customer_id"], sent["items"])
         ]
+        problems = analytics_check(base, address, deadline)
     finally:
         web.stop()
         worker.stop()
+        analytics.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
     if len(accepted) != PURCHASES or wrong:
-        print(f"FAILED: {PURCHASES - len(accepted)} refused, {len(wrong)} missing or different")
+        problems.append(f"{PURCHASES - len(accepted)} refused, {len(wrong)} missing or different")
+    if problems:
+        print("FAILED:\n  " + "\n  ".join(problems))
         return 1
-    print("OK: every 201 is a row with the same store, customer and items")
+    print("OK: every 201 is a row with the same store, customer and items, and analytics' "
+          "counts and rankings equal the database's")
     return 0
 
 

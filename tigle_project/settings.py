@@ -203,6 +203,8 @@ def _broker_transport_options(url: str) -> dict:
 CELERY_BROKER_TRANSPORT_OPTIONS = _broker_transport_options(CELERY_BROKER_URL)
 if CELERY_BROKER_URL.startswith("filesystem"):
     CELERY_BROKER_URL = "filesystem://"
+    # Writes each message file whole before it appears (see purchases/filesystem_broker.py).
+    CELERY_BROKER_TRANSPORT = "purchases.filesystem_broker:Transport"
 CELERY_BROKER_HEARTBEAT = 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
