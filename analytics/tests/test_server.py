@@ -69,3 +69,20 @@ def test_it_lists_its_services_by_reflection(served):
     replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     names = {s.name for s in next(replies).list_services_response.service}
     assert {SERVICE_NAME, "grpc.health.v1.Health"} <= names
+
+
+def test_the_generated_code_matches_the_proto(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    protos = Path(__file__).resolve().parent.parent / "protos"
+    (tmp_path / "analytics" / "protos").mkdir(parents=True)
+    shutil.copy(protos / "analytics.proto", tmp_path / "analytics" / "protos")
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", ".", "--python_out=.",
+                    "--pyi_out=.", "--grpc_python_out=.", "analytics/protos/analytics.proto"],
+                   cwd=tmp_path, check=True)
+    for name in ("analytics_pb2.py", "analytics_pb2.pyi", "analytics_pb2_grpc.py"):
+        fresh = (tmp_path / "analytics" / "protos" / name).read_text()
+        assert fresh == (protos / name).read_text(), f"{name} is stale: run generate.sh"
