@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class StreamGap(Exception):
-    """The stream no longer holds the offsets between what was applied and what it sends."""
+    """The stream no longer holds the offset the consumer attached at: retention removed it."""
 
     def __init__(self, expected: int, got: int) -> None:
         super().__init__(f"expected offset {expected}, the stream starts at {got}")
@@ -43,6 +43,7 @@ class Consumer:
         self.state = state
         self.handled = state.last_offset  # the highest offset handled, applied or buffered
         self._pending: list[PurchaseEvent] = []
+        self._attached_at: int | None = None
         # While catching up after a rebuild: ids already counted from the database.
         self.already_counted: Callable[[list[str]], set[str]] | None = None
 
@@ -50,12 +51,24 @@ class Consumer:
     def pending(self) -> int:
         return self.handled - self.state.last_offset
 
+    def attach_offset(self) -> int:
+        """Where to attach to the stream: at the last offset handled, which must still be there.
+
+        Offsets inside a stream are not contiguous (each segment starts with a record no
+        consumer sees), so a jump between deliveries means nothing; only the first delivery
+        after attaching tells whether retention removed what was asked for.
+        """
+        self._attached_at = max(self.handled, 0)
+        return self._attached_at
+
     def handle(self, body: bytes, offset: int) -> None:
         """One delivery at a stream offset; a redelivered offset changes nothing."""
+        if self._attached_at is not None:
+            attached_at, self._attached_at = self._attached_at, None
+            if offset > attached_at:
+                raise StreamGap(attached_at, offset)
         if offset <= self.handled:
             return
-        if offset != self.handled + 1:
-            raise StreamGap(self.handled + 1, offset)
         self.handled = offset
         try:
             self._pending.append(event_decode(body))
@@ -88,3 +101,4 @@ class Consumer:
         self.state = state
         self.handled = state.last_offset
         self._pending = []
+        self._attached_at = None

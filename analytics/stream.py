@@ -93,7 +93,8 @@ class StreamReader:
     def _consume(self, connection: Connection) -> None:
         amqp = is_amqp(connection)
         topology_declare(connection)
-        queue = analytics_queue(connection, self.consumer.handled + 1)
+        start = self.consumer.attach_offset() if amqp else self.consumer.handled + 1
+        queue = analytics_queue(connection, start)
         channel = connection.channel()
 
         def on_message(message) -> None:
@@ -114,7 +115,7 @@ class StreamReader:
                                prefetch_count=2 * self.config.batch_size)
         reader.consume()
         self._backoff = BACKOFF_MIN_SECONDS
-        log.info("reading %s from offset %d", ANALYTICS_STREAM, self.consumer.handled + 1)
+        log.info("reading %s from offset %d", ANALYTICS_STREAM, start)
         beat = time.monotonic()
         while not self._stop.is_set():
             idle = False

@@ -62,18 +62,37 @@ def test_it_skips_what_is_not_a_purchase_and_moves_on(caplog):
 
 def test_it_resumes_after_the_checkpointed_offset():
     consumer = Consumer(State(last_offset=41))
-    consumer.handle(task_body(1, [(1, 1)]), 40)  # the chunk's start, before the checkpoint
-    consumer.handle(task_body(1, [(1, 1)]), 41)
+    consumer.attach_offset()
+    consumer.handle(task_body(1, [(1, 1)]), 41)  # attached at the last offset applied
     consumer.handle(task_body(1, [(1, 7)]), 42)
     consumer.flush()
     assert totals(consumer) == (1, 7)
 
 
-def test_it_reports_a_gap_when_the_stream_lost_offsets():
+def test_it_reports_a_gap_when_the_stream_lost_the_offset_it_attached_at():
     consumer = Consumer(State(last_offset=9))
+    assert consumer.attach_offset() == 9  # re-read, and skipped: proof the stream still has it
     with pytest.raises(StreamGap) as gap:
         consumer.handle(task_body(1, [(1, 1)]), 25)
-    assert (gap.value.expected, gap.value.got) == (10, 25)
+    assert (gap.value.expected, gap.value.got) == (9, 25)
+
+
+def test_a_fresh_consumer_expects_the_stream_to_start_at_zero():
+    consumer = Consumer(State())
+    assert consumer.attach_offset() == 0
+    with pytest.raises(StreamGap):
+        consumer.handle(task_body(1, [(1, 1)]), 3)
+
+
+def test_it_takes_offset_jumps_inside_the_stream_in_its_stride():
+    """Each stream segment starts with a record no consumer sees: offsets skip one there."""
+    consumer = Consumer(State(last_offset=9))
+    consumer.attach_offset()
+    consumer.handle(task_body(1, [(1, 1)]), 9)
+    consumer.handle(task_body(1, [(1, 2)]), 11)
+    consumer.handle(task_body(1, [(1, 4)]), 20)
+    consumer.flush()
+    assert totals(consumer) == (2, 6) and consumer.state.last_offset == 20
 
 
 def test_it_forgets_the_oldest_ids_past_its_window():

@@ -1,5 +1,6 @@
 """Purchases through the API reach analytics over the real RabbitMQ stream: totals, rankings,
 a kill -9 mid-stream, replicas, and the REST tier's answers when analytics is gone."""
+import json
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ import requests
 from analytics import client
 from analytics.tests import brute
 from purchases.tests.helpers import database_purchases, purchases_stream, wait_until
+from purchases.tests.run_env import rabbitmqctl
 
 pytestmark = pytest.mark.slow
 
@@ -83,11 +85,34 @@ def test_it_neither_loses_nor_doubles_after_kill_9_mid_stream(own_stack):
     assert len(purchases) == 3000
     wait_until(lambda: counted(address) == 3000, 90, "analytics to catch up")
     wait_until(lambda: len(database_purchases(stack.database_url)) == 3000, 90, "all rows")
-    rows = database_purchases(stack.database_url).values()
     # Totals equal the database's: nothing lost, nothing counted twice.
-    assert_counts_match(address, [(row.store_id, row.items) for row in rows])
+    assert_counts_match(address, database_counts(stack))
     time.sleep(1)
     assert counted(address) == 3000
+
+
+def database_counts(stack) -> list:
+    return [(row.store_id, row.items) for row in database_purchases(stack.database_url).values()]
+
+
+def test_it_rebuilds_from_the_database_when_the_stream_lost_its_start(own_stack):
+    stack = own_stack
+    # Retention of about 20 kB in 10 kB segments: most of what is sent leaves the stream.
+    rabbitmqctl("set_policy", "-p", stack.vhost, "--apply-to", "queues", "tiny-stream",
+                r"^purchases\.analytics$",
+                json.dumps({"max-length-bytes": 20_000, "stream-max-segment-size-bytes": 10_000}))
+    stack.start_worker()
+    stack.start_web()
+    assert len(accepted(purchases_stream(stack.base, 300))) == 300
+    wait_until(lambda: len(database_purchases(stack.database_url)) == 300, 60, "all rows")
+    analytics, address = stack.start_analytics()
+    wait_until(lambda: counted(address) == 300, 60, "analytics to count what the database holds")
+    assert "rebuilding the matrix from the database" in analytics.log_text()
+    wait_until(lambda: "caught up after the rebuild" in analytics.log_text(), 30, "the catch-up")
+    assert len(accepted(purchases_stream(stack.base, 100, seed=2))) == 100
+    wait_until(lambda: len(database_purchases(stack.database_url)) == 400, 60, "all rows")
+    wait_until(lambda: counted(address) == 400, 60, "analytics to count the new purchases")
+    assert_counts_match(address, database_counts(stack))
 
 
 def test_replicas_agree_and_rest_spreads_over_them_and_survives_one_down(own_stack):
