@@ -1,16 +1,32 @@
 """Purchases through the API reach analytics over the real RabbitMQ stream: totals, rankings,
 a kill -9 mid-stream, replicas, and the REST tier's answers when analytics is gone."""
 import json
+import random
+from collections import Counter
 import socket
 import threading
 import time
+import urllib.parse
+import uuid
 
 import pytest
 import requests
 
+from kombu import Connection, Producer
+
 from analytics import client
+from analytics.tests.test_consumer import task_body
 from analytics.tests import brute
-from purchases.tests.helpers import database_purchases, purchases_stream, wait_until
+from purchases.tests.conftest import proxied
+from purchases.tests.helpers import (
+    database_purchases,
+    purchase_post,
+    purchase_random,
+    purchases_stream,
+    stream_event_ids,
+    wait_until,
+)
+from purchases.tests.proxy import FaultProxy
 from purchases.tests.run_env import rabbitmqctl
 
 pytestmark = pytest.mark.slow
@@ -154,3 +170,56 @@ def test_it_answers_503_within_its_deadline_when_no_replica_answers(stack):
             assert elapsed < 2.0, elapsed
     finally:
         silent.close()
+
+
+def test_it_counts_each_purchase_once_across_a_broker_cut_and_idempotent_retries(own_stack):
+    """Web, worker and analytics lose their broker connections for seconds. Clients retry
+    with their Idempotency-Key, so some purchases reach the stream twice: counted once."""
+    stack = own_stack
+    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
+    proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
+    stack.proxies.append(proxy)
+    broker_url = proxied(stack.env["CELERY_BROKER_URL"], proxy)
+    stack.start_worker(CELERY_BROKER_URL=broker_url)
+    analytics, address = stack.start_analytics(CELERY_BROKER_URL=broker_url)
+    stack.start_web(CELERY_BROKER_URL=broker_url, ANALYTICS_ADDRESS=address)
+    rng = random.Random(11)
+    todo = [(purchase_random(rng), str(uuid.uuid4())) for _ in range(1000)]
+
+    def send(share):
+        session = requests.Session()
+        for sent, key in share:
+            deadline = time.monotonic() + 60
+            while purchase_post(session, stack.base, sent, **{"Idempotency-Key": key}).status != 201:
+                assert time.monotonic() < deadline, "never accepted"
+                time.sleep(0.2)  # 503 or connection lost: retry with the same key
+
+    threads = [threading.Thread(target=send, args=(todo[i::6],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: counted(address) >= 200, 60, "analytics counting")
+    proxy.cut()
+    time.sleep(3)
+    proxy.restore()
+    for thread in threads:
+        thread.join()
+    wait_until(lambda: len(database_purchases(stack.database_url)) == len(todo), 90, "all rows")
+    wait_until(lambda: counted(address) >= len(todo), 90, "analytics to recover by itself")
+    assert analytics.running and "reconnecting" in analytics.log_text()
+    time.sleep(1)
+    assert counted(address) == len(todo)
+    # A republish whose first confirm was lost sends the same purchase again; force a few.
+    before = client.stats(address)["last_offset"]
+    republished = list(database_purchases(stack.database_url).values())[:20]
+    with Connection(stack.env["CELERY_BROKER_URL"]) as connection:
+        producer = Producer(connection.default_channel)
+        for row in republished:
+            producer.publish(
+                task_body(row.store_id, row.items, str(uuid.UUID(row.purchase_id))),
+                exchange="purchases", routing_key="purchases.db",
+                content_type="application/json", content_encoding="utf-8")
+    wait_until(lambda: client.stats(address)["last_offset"] >= before + 20, 30, "the copies")
+    in_stream = Counter(stream_event_ids(stack.env["CELERY_BROKER_URL"]))
+    assert sum(in_stream.values()) >= len(todo) + 20 and len(in_stream) == len(todo)
+    assert counted(address) == len(todo)
+    assert_counts_match(address, database_counts(stack))
