@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -97,25 +98,9 @@ class PurchaseCreateApi(APIView):
 MAX_TOP = 1000
 
 
-def _top_response(key: str, what: str, ranking) -> Response:
-    try:
-        found = ranking()
-    except analytics_client.AnalyticsUnavailable:
-        return _message(503, "analytics unavailable; retry later",
-                        **{"Retry-After": RETRY_AFTER_SECONDS})
-    if not found:
-        return _message(404, f"no sales of {what}")
-    return Response({"stores": [{key: one, "numberOfItems": quantity} for one, quantity in found]})
-
-
 def _top_parameter(default: int) -> OpenApiParameter:
     return OpenApiParameter("top", int, OpenApiParameter.QUERY, required=False,
                             description=f"How many to return, 1..{MAX_TOP} (default {default}).")
-
-
-def _top(request: Request, default: int) -> int:
-    raw = request.query_params.get("top")
-    return default if raw is None else path_int(raw, "top", 1, MAX_TOP)
 
 
 _QUERY_ERRORS = {
@@ -125,18 +110,33 @@ _QUERY_ERRORS = {
 }
 
 
+def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: int, key: str,
+             ranking: Callable[[int, int], list[tuple[int, int]]]) -> Response:
+    """Validate the ID and ?top=, ask analytics, answer in the seed's shape."""
+    raw_top = request.query_params.get("top")
+    try:
+        ranked_id = path_int(raw_id, name, 1, high)
+        n = default if raw_top is None else path_int(raw_top, "top", 1, MAX_TOP)
+    except InvalidPurchase as exc:
+        return _message(400, str(exc))
+    try:
+        found = ranking(ranked_id, n)
+    except analytics_client.AnalyticsUnavailable:
+        return _message(503, "analytics unavailable; retry later",
+                        **{"Retry-After": RETRY_AFTER_SECONDS})
+    if not found:
+        return _message(404, f"{name} {ranked_id}: no sales")
+    return Response({"stores": [{key: one, "numberOfItems": quantity} for one, quantity in found]})
+
+
 class TopItemsApi(APIView):
     @extend_schema(operation_id="getTopItems", parameters=[_top_parameter(10)],
                    responses={200: TopItemsSerializer, **_QUERY_ERRORS})
     def get(self, request: Request, store_id: str) -> Response:
         """The store's best-selling items, most units first, ties by the lower itemID."""
-        try:
-            store = path_int(store_id, "storeID", 1, MAX_STORE_ID)
-            n = _top(request, 10)
-        except InvalidPurchase as exc:
-            return _message(400, str(exc))
-        return _top_response("itemID", f"store {store}",
-                             lambda: analytics_client.top_items(store_id=store, n=n))
+        return _ranking(request, store_id, name="storeID", high=MAX_STORE_ID, default=10,
+                        key="itemID", ranking=lambda store, n: analytics_client.top_items(
+                            store_id=store, n=n))
 
 
 class TopStoresApi(APIView):
@@ -144,13 +144,9 @@ class TopStoresApi(APIView):
                    responses={200: TopStoresSerializer, **_QUERY_ERRORS})
     def get(self, request: Request, item_id: str) -> Response:
         """The stores that sold most units of the item, ties by the lower storeID."""
-        try:
-            item = path_int(item_id, "itemID", 1, MAX_ITEM_ID)
-            n = _top(request, 5)
-        except InvalidPurchase as exc:
-            return _message(400, str(exc))
-        return _top_response("storeID", f"item {item}",
-                             lambda: analytics_client.top_stores(item_id=item, n=n))
+        return _ranking(request, item_id, name="itemID", high=MAX_ITEM_ID, default=5,
+                        key="storeID", ranking=lambda item, n: analytics_client.top_stores(
+                            item_id=item, n=n))
 
 
 class HealthApi(APIView):

@@ -71,6 +71,17 @@ def get_json(url: str) -> dict:
         return json.load(response)
 
 
+def ranking_check(url: str, title: str, key: str, expected: list[list[int]]) -> list[str]:
+    """Print a REST ranking; a problem unless it equals the one computed from the database."""
+    answer = get_json(url)["stores"]
+    print(f"GET /{url.split('/', 3)[3]}: {title}")
+    for one in answer:
+        print(f"  {key} {one[key]:>6}  {one['numberOfItems']:>5} units")
+    if [[one[key], one["numberOfItems"]] for one in answer] != expected:
+        return [f"{title}: REST {answer}, database {expected}"]
+    return []
+
+
 def database_totals() -> tuple[int, Counter]:
     """Every purchase in the database: how many, and units per (store, item)."""
     from django.db.models import Sum
@@ -99,21 +110,13 @@ def analytics_check(base: str, address: str, deadline: float) -> list[str]:
         problems.append(f"analytics counts {stats['purchases']} purchases / {stats['units']} "
                         f"units, the database {purchases} / {sum(totals.values())}")
     store = 1
-    top_items = get_json(f"{base}/items/store/{store}")["stores"]
-    print(f"GET /items/store/{store}: top 10 items of store {store}")
-    for one in top_items:
-        print(f"  item {one['itemID']:>5}  {one['numberOfItems']:>4} units")
     expected = ranked([(i, q) for (s, i), q in totals.items() if s == store], 10)
-    if [[one["itemID"], one["numberOfItems"]] for one in top_items] != expected:
-        problems.append(f"top items of store {store}: REST {top_items}, database {expected}")
+    problems += ranking_check(f"{base}/items/store/{store}", f"top 10 items of store {store}",
+                              "itemID", expected)
     item = expected[0][0] if expected else 1
-    top_stores = get_json(f"{base}/items/top5/{item}")["stores"]
-    print(f"GET /items/top5/{item}: top 5 stores of item {item}")
-    for one in top_stores:
-        print(f"  store {one['storeID']:>3}  {one['numberOfItems']:>4} units")
     expected = ranked([(s, q) for (s, i), q in totals.items() if i == item], 5)
-    if [[one["storeID"], one["numberOfItems"]] for one in top_stores] != expected:
-        problems.append(f"top stores of item {item}: REST {top_stores}, database {expected}")
+    problems += ranking_check(f"{base}/items/top5/{item}", f"top 5 stores of item {item}",
+                              "storeID", expected)
     return problems
 
 
