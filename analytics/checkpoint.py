@@ -38,11 +38,13 @@ def checkpoint_save(state: State, state_dir: Path) -> Path:
     store_ids, item_ids, rows, purchases, units = state.matrix.export()
     header = {
         "last_offset": state.last_offset,
+        "last_key": None if state.last_key is None else state.last_key.hex(),
         "purchases": purchases,
         "units": units,
         "stores": store_ids,
         "items": int(item_ids.size),
-        "rows": [[int(row.size), row.dtype.name] for row in rows],
+        # Little-endian whatever the machine, so a state folder can move between hosts.
+        "rows": [[int(row.size), _little(row).dtype.str] for row in rows],
         "recent": len(state.recent),
         "written_at": time.time(),
     }
@@ -50,23 +52,32 @@ def checkpoint_save(state: State, state_dir: Path) -> Path:
     state_dir.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(state_dir)
     temp = path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
-    with temp.open("wb") as out:
-        out.write(MAGIC)
-        out.write(_LENGTH.pack(len(encoded)))
-        out.write(encoded)
-        out.write(memoryview(np.ascontiguousarray(item_ids, dtype="<i8")))
-        for row in rows:
-            out.write(memoryview(row))
-        out.write(b"".join(state.recent))
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
+    try:
+        with temp.open("wb") as out:
+            out.write(MAGIC)
+            out.write(_LENGTH.pack(len(encoded)))
+            out.write(encoded)
+            out.write(memoryview(np.ascontiguousarray(item_ids, dtype="<i8")))
+            for row in rows:
+                out.write(memoryview(_little(row)))
+            out.write(b"".join(state.recent))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)  # a full disk must not keep a half file of 400 MiB
+        raise
     directory = os.open(state_dir, os.O_RDONLY)
     try:
         os.fsync(directory)  # the rename itself survives a power cut
     finally:
         os.close(directory)
     return path
+
+
+def _little(row: np.ndarray) -> np.ndarray:
+    # No copy on a little-endian machine, which is every machine Tigle runs on.
+    return row.astype(row.dtype.newbyteorder("<"), copy=False)
 
 
 def _read_exactly(source, size: int) -> bytearray:
@@ -92,7 +103,8 @@ def checkpoint_load(state_dir: Path, recent_capacity: int | None = None) -> Stat
             rows = []
             for size, dtype in header["rows"]:
                 kind = np.dtype(dtype)
-                rows.append(np.frombuffer(_read_exactly(source, size * kind.itemsize), dtype=kind))
+                row = np.frombuffer(_read_exactly(source, size * kind.itemsize), dtype=kind)
+                rows.append(row.astype(kind.newbyteorder("="), copy=False))
             recent = _read_exactly(source, ID_BYTES * header["recent"])
         except (KeyError, TypeError, ValueError, struct.error) as exc:
             raise CheckpointError(f"{path}: {exc!r}") from None
@@ -101,7 +113,9 @@ def checkpoint_load(state_dir: Path, recent_capacity: int | None = None) -> Stat
     matrix = Matrix.restore(header["stores"], item_ids, rows, header["purchases"], header["units"])
     ids = (bytes(recent[i:i + ID_BYTES]) for i in range(0, len(recent), ID_BYTES))
     window = RecentIds(ids=ids) if recent_capacity is None else RecentIds(recent_capacity, ids)
-    return State(matrix=matrix, last_offset=header["last_offset"], recent=window)
+    last_key = header.get("last_key")
+    return State(matrix=matrix, last_offset=header["last_offset"], recent=window,
+                 last_key=None if last_key is None else bytes.fromhex(last_key))
 
 
 def checkpoint_set_aside(state_dir: Path) -> Path:

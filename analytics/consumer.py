@@ -15,12 +15,15 @@ from purchases.events import EventError, PurchaseEvent, event_from_dict
 log = logging.getLogger(__name__)
 
 
-class StreamGap(Exception):
-    """The stream no longer holds the offset the consumer attached at: retention removed it."""
+class StreamLost(Exception):
+    """The stream no longer holds what was applied: retention removed it, or it was recreated.
 
-    def __init__(self, expected: int, got: int) -> None:
-        super().__init__(f"expected offset {expected}, the stream starts at {got}")
-        self.expected, self.got = expected, got
+    resume is the offset to read on from once the matrix is rebuilt from the database.
+    """
+
+    def __init__(self, reason: str, resume: int) -> None:
+        super().__init__(reason)
+        self.resume = resume
 
 
 def event_decode(body: bytes) -> PurchaseEvent:
@@ -44,6 +47,7 @@ class Consumer:
         self.handled = state.last_offset  # the highest offset handled, applied or buffered
         self._pending: list[PurchaseEvent] = []
         self._attached_at: int | None = None
+        self._last_key = state.last_key
         # While catching up after a rebuild: ids already counted from the database.
         self.already_counted: Callable[[list[str]], set[str]] | None = None
 
@@ -56,43 +60,59 @@ class Consumer:
 
         Offsets inside a stream are not contiguous (each segment starts with a record no
         consumer sees), so a jump between deliveries means nothing; only the first delivery
-        after attaching tells whether retention removed what was asked for.
+        after attaching tells whether the stream still holds what was asked for.
         """
-        self._attached_at = max(self.handled, 0)
-        return self._attached_at
+        start = max(self.handled, 0)
+        # While catching up after a rebuild, the database covers whatever the stream lost.
+        self._attached_at = start if self.already_counted is None else None
+        return start
 
     def handle(self, body: bytes, offset: int) -> None:
         """One delivery at a stream offset; a redelivered offset changes nothing."""
+        try:
+            event = event_decode(body)
+        except EventError as exc:
+            event, error = None, exc
         if self._attached_at is not None:
-            attached_at, self._attached_at = self._attached_at, None
-            if offset > attached_at:
-                raise StreamGap(attached_at, offset)
+            self._attach_check(offset, event)
         if offset <= self.handled:
             return
         self.handled = offset
-        try:
-            self._pending.append(event_decode(body))
-        except EventError as exc:
+        self._last_key = None if event is None else purchase_key(event)
+        if event is None:
             # Not ours to fix or retry: the database worker parks such messages.
-            log.warning("offset %d skipped: %s", offset, exc)
+            log.warning("offset %d skipped: %s", offset, error)
+        else:
+            self._pending.append(event)
+
+    def _attach_check(self, offset: int, event: PurchaseEvent | None) -> None:
+        attached_at, self._attached_at = self._attached_at, None
+        if offset > attached_at:
+            raise StreamLost(f"expected offset {attached_at}, the stream starts at {offset}",
+                             resume=offset)
+        expected = self.state.last_key
+        if offset == self.state.last_offset and expected is not None and (
+                event is None or purchase_key(event) != expected):
+            raise StreamLost(f"offset {offset} holds another message than the one applied: "
+                             "the stream was recreated", resume=0)
 
     def flush(self) -> int:
         """Apply everything handled; returns how many purchases were counted."""
         if self.handled == self.state.last_offset:
             return 0
-        events = self._pending
-        if self.already_counted is not None and events:
-            counted = self.already_counted([event.id for event in events])
-            events = [event for event in events if event.id not in counted]
+        counted: set[str] = set()
+        if self.already_counted is not None and self._pending:
+            counted = self.already_counted([event.id for event in self._pending])
         recent = self.state.recent
         fresh = []
-        for event in events:
+        for event in self._pending:
             key = purchase_key(event)
-            if key not in recent:  # the same purchase published twice counts once
-                recent.add(key)
+            # The same purchase published twice counts once, also when the database counted it.
+            if key not in recent and event.id not in counted:
                 fresh.append((event.store_id, event.items))
+            recent.add(key)
         self.state.matrix.apply(fresh)
-        self.state.last_offset = self.handled
+        self.state.last_offset, self.state.last_key = self.handled, self._last_key
         self._pending = []
         return len(fresh)
 
@@ -102,3 +122,4 @@ class Consumer:
         self.handled = state.last_offset
         self._pending = []
         self._attached_at = None
+        self._last_key = state.last_key

@@ -46,4 +46,7 @@ class State:
     matrix: Matrix = field(default_factory=Matrix)
     # The last stream offset whose purchase is in the matrix; -1 before the first.
     last_offset: int = -1
+    # The id of the purchase at last_offset (None if that message was none): a stream that
+    # holds another one there was recreated.
+    last_key: bytes | None = None
     recent: RecentIds = field(default_factory=RecentIds)

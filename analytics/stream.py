@@ -13,7 +13,7 @@ from kombu import Connection, Consumer as KombuConsumer, Queue
 from kombu.exceptions import KombuError
 
 from analytics.config import Config
-from analytics.consumer import Consumer, StreamGap
+from analytics.consumer import Consumer, StreamLost
 from analytics.rebuild import DatabaseSnapshot, matrix_rebuild
 from analytics.state import State
 from purchases.events import ANALYTICS_STREAM
@@ -31,6 +31,12 @@ BROKER_ERRORS = (OSError, AMQPError, KombuError)
 # A full matrix (400 MiB) takes about two seconds to write and sync, during which nothing is
 # read; checkpoints are spaced so that they take at most a tenth of the reader's time.
 CHECKPOINT_SHARE = 0.1
+# How long the tail probe waits for the stream's last chunk.
+TAIL_PROBE_SECONDS = 0.3
+
+
+class Reattach(Exception):
+    """Leave the current attachment and attach again at the consumer's offset."""
 
 
 def broker_connection(config: Config) -> Connection:
@@ -47,16 +53,40 @@ def broker_connection(config: Config) -> Connection:
     })
 
 
-def analytics_queue(connection: Connection, start_offset: int) -> Queue:
+def analytics_queue(connection: Connection, start: int | str) -> Queue:
     if is_amqp(connection):
         return Queue(
             ANALYTICS_STREAM, exchange=purchases_exchange, routing_key=ANALYTICS_STREAM,
             durable=True, queue_arguments=STREAM_ARGUMENTS,
-            consumer_arguments={"x-stream-offset": start_offset},
+            consumer_arguments={"x-stream-offset": start},
         )
     # The filesystem broker has no streams: a plain queue bound to the same fanout.
     return Queue(ANALYTICS_STREAM, exchange=purchases_exchange, routing_key=ANALYTICS_STREAM,
                  durable=True)
+
+
+def stream_tail(config: Config) -> int | None:
+    """An offset at or past the stream's last message now; None if nothing was delivered.
+
+    Attaching at "last" delivers the stream's last chunk, on a connection of its own.
+    """
+    seen: list[int] = []
+    connection = broker_connection(config)
+    try:
+        probe = KombuConsumer(connection.channel(), queues=[analytics_queue(connection, "last")],
+                              on_message=lambda m: seen.append(m.headers["x-stream-offset"]),
+                              prefetch_count=1000)
+        probe.consume()
+        deadline = time.monotonic() + TAIL_PROBE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                connection.drain_events(timeout=0.05)
+            except TimeoutError:
+                if seen:
+                    break
+    finally:
+        connection.collect()
+    return max(seen, default=None)
 
 
 class StreamReader:
@@ -69,6 +99,7 @@ class StreamReader:
         self._checkpoint = checkpoint
         self._stop = stop
         self._snapshot: DatabaseSnapshot | None = None
+        self._catch_up_until: int | None = None
         self._saved_offset = consumer.state.last_offset
         self._saved_at = time.monotonic()
         self._checkpoint_seconds = 0.0  # how long the last one took
@@ -78,36 +109,42 @@ class StreamReader:
     def run(self) -> None:
         try:
             while not self._stop.is_set():
+                connection = broker_connection(self.config)
                 try:
-                    with broker_connection(self.config) as connection:
-                        connection.ensure_connection(max_retries=1)
-                        self._consume(connection)
+                    connection.ensure_connection(max_retries=1)
+                    self._consume(connection)
+                except Reattach:
+                    pass
                 except BROKER_ERRORS as exc:
                     log.warning("broker: %r; reconnecting in %.1fs", exc, self._backoff)
                     self._unacked = None  # its channel is gone
-                    self._flush()
                     self._stop.wait(self._backoff)
                     self._backoff = min(self._backoff * 2, BACKOFF_MAX_SECONDS)
+                finally:
+                    self._unacked = None
+                    self._flush()
+                    # Not a graceful close: a broker that stopped answering never confirms it.
+                    connection.collect()
         finally:
-            self._unacked = None  # its connection is closed by now
-            self._flush()
-            # Skipped mid catch-up: restarting from the old checkpoint rebuilds again.
-            self.checkpoint(force=True)
-            self._snapshot_release()
+            self.checkpoint(force=True)  # skipped mid catch-up: a restart rebuilds again
+            self._snapshot_release(caught_up=False)
 
     def _consume(self, connection: Connection) -> None:
         amqp = is_amqp(connection)
         topology_declare(connection)
+        if amqp and self._snapshot is None:
+            self._recreated_check()
         start = self.consumer.attach_offset() if amqp else self.consumer.handled + 1
-        queue = analytics_queue(connection, start)
         channel = connection.channel()
 
         def on_message(message) -> None:
             offset = message.headers["x-stream-offset"] if amqp else self.consumer.handled + 1
             try:
                 self.consumer.handle(message.body, offset)
-            except StreamGap as gap:
-                self._rebuild(gap)
+            except StreamLost as lost:
+                self._rebuild(str(lost), resume=lost.resume)
+                if lost.resume == 0:
+                    raise Reattach() from None
                 self.consumer.handle(message.body, offset)
             if amqp:
                 self._unacked = message
@@ -116,8 +153,8 @@ class StreamReader:
 
         # The prefetch keeps delivering while a batch is applied; offsets already handled are
         # skipped by the consumer, so a delivery is never applied twice.
-        reader = KombuConsumer(channel, queues=[queue], on_message=on_message,
-                               prefetch_count=2 * self.config.batch_size)
+        reader = KombuConsumer(channel, queues=[analytics_queue(connection, start)],
+                               on_message=on_message, prefetch_count=2 * self.config.batch_size)
         reader.consume()
         self._backoff = BACKOFF_MIN_SECONDS
         log.info("reading %s from offset %d", ANALYTICS_STREAM, start)
@@ -130,13 +167,23 @@ class StreamReader:
                 idle = True
             if self.consumer.pending >= self.config.batch_size or idle:
                 self._flush()
-            if idle:
-                self._snapshot_release()
+                self._caught_up_check(idle)
             self.checkpoint()
             if amqp and time.monotonic() - beat > 1:
                 connection.heartbeat_check()
                 beat = time.monotonic()
-        self._flush()  # acknowledged while the channel is still open
+        self._flush()
+        self.checkpoint(force=True)  # before the connection closes, whatever the broker does
+
+    def _recreated_check(self) -> None:
+        """A stream whose end lies before what was applied was deleted and declared anew."""
+        handled = self.consumer.handled
+        if handled < 0:
+            return
+        tail = stream_tail(self.config)
+        if tail is not None and tail < handled:
+            self._rebuild(f"the stream ends at offset {tail}, before offset {handled} that was "
+                          "applied: it was recreated", resume=0)
 
     def _flush(self) -> None:
         self.consumer.flush()
@@ -145,20 +192,31 @@ class StreamReader:
             self._unacked.ack(multiple=True)
             self._unacked = None
 
-    def _rebuild(self, gap: StreamGap) -> None:
-        log.warning("%s: %s; rebuilding the matrix from the database", ANALYTICS_STREAM, gap)
-        self._snapshot_release()
+    def _rebuild(self, reason: str, resume: int) -> None:
+        log.warning("%s: %s; rebuilding the matrix from the database", ANALYTICS_STREAM, reason)
+        self._snapshot_release(caught_up=False)
         matrix, self._snapshot = matrix_rebuild(self.config.database_url)
-        self.consumer.restart_from(State(matrix=matrix, last_offset=gap.got - 1))
+        # Every purchase up to the stream's end now may be in the snapshot already; past it,
+        # none is (but for a republish, which the id window catches).
+        self._catch_up_until = None if self.config.embedded_broker else stream_tail(self.config)
+        self.consumer.restart_from(State(matrix=matrix, last_offset=resume - 1))
         self.consumer.already_counted = self._snapshot.already_counted
 
-    def _snapshot_release(self) -> None:
-        """Caught up after a rebuild: what arrives now was published after the snapshot."""
+    def _caught_up_check(self, idle: bool) -> None:
+        if self._snapshot is None:
+            return
+        target = self._catch_up_until
+        if (target is None and idle) or (target is not None and self.consumer.handled >= target):
+            self._snapshot_release()
+            self.checkpoint(force=True)
+
+    def _snapshot_release(self, caught_up: bool = True) -> None:
         if self._snapshot is not None:
             self._snapshot.close()
             self._snapshot = None
             self.consumer.already_counted = None
-            log.info("caught up after the rebuild at offset %d", self.consumer.state.last_offset)
+            if caught_up:
+                log.info("caught up after the rebuild at offset %d", self.consumer.state.last_offset)
 
     def checkpoint(self, force: bool = False) -> None:
         if self._snapshot is not None:
@@ -170,6 +228,12 @@ class StreamReader:
             return
         self._flush()
         started = time.monotonic()
-        self._checkpoint(state)
+        try:
+            self._checkpoint(state)
+        except OSError:
+            # A full or read-only disk: keep counting and try again at the next interval.
+            log.exception("checkpoint at offset %d failed", state.last_offset)
+            self._saved_at = time.monotonic()
+            return
         self._saved_offset, self._saved_at = state.last_offset, time.monotonic()
         self._checkpoint_seconds = self._saved_at - started

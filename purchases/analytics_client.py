@@ -6,17 +6,21 @@ whose pid differs from the one that made it. Every call has a deadline.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
+import time
 
 import grpc
 from django.conf import settings
 
 from analytics.protos import analytics_pb2, analytics_pb2_grpc
 
+log = logging.getLogger(__name__)
 SERVICE = "tigle.analytics.v1.Analytics"
-# A call that fails because its replica went away is tried again on another one.
+# A call that fails because its replica went away, or is full, is tried on another one;
+# throttled, so that an outage does not triple the calls.
 SERVICE_CONFIG = json.dumps({
     "loadBalancingConfig": [{"round_robin": {}}],
     "methodConfig": [{
@@ -26,45 +30,66 @@ SERVICE_CONFIG = json.dumps({
             "initialBackoff": "0.01s",
             "maxBackoff": "0.1s",
             "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
+            "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
         },
     }],
+    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
 })
+# A replica name that did not resolve is looked up again after this long.
+RESOLVE_AGAIN_SECONDS = 30
 _lock = threading.Lock()
-_stubs: dict[tuple[int, tuple[str, ...]], analytics_pb2_grpc.AnalyticsStub] = {}
+# (pid, addresses) -> (stub, monotonic time after which to resolve again, or None)
+_stubs: dict[tuple[int, tuple[str, ...]], tuple[analytics_pb2_grpc.AnalyticsStub, float | None]] = {}
 
 
 class AnalyticsUnavailable(Exception):
     """No analytics replica answered within the deadline."""
 
 
-def channel_target(addresses: list[str]) -> str:
-    """A gRPC target that names every replica; hosts are resolved now, once per process."""
+def channel_target(addresses: list[str]) -> tuple[str, bool]:
+    """A gRPC target naming every replica that resolves, and whether all of them did.
+
+    One address is handed to gRPC's own DNS resolver. Several are resolved here, because a
+    gRPC target lists addresses of one family only: IPv4 if any replica has one, else IPv6.
+    """
     if len(addresses) == 1:
-        return addresses[0]
-    resolved = []
+        return addresses[0], True
+    found: dict[int, list[str]] = {socket.AF_INET: [], socket.AF_INET6: []}
+    complete = True
     for address in addresses:
         host, _, port = address.rpartition(":")
-        for _, _, _, _, sockaddr in socket.getaddrinfo(
-                host.strip("[]"), int(port), socket.AF_INET, socket.SOCK_STREAM):
-            resolved.append(f"{sockaddr[0]}:{sockaddr[1]}")
-    return "ipv4:" + ",".join(dict.fromkeys(resolved))
+        try:
+            infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+        except OSError as exc:
+            log.warning("analytics replica %s does not resolve: %r", address, exc)
+            complete = False
+            continue
+        for family, _, _, _, sockaddr in infos:
+            if family == socket.AF_INET:
+                found[family].append(f"{sockaddr[0]}:{sockaddr[1]}")
+            elif family == socket.AF_INET6:
+                found[family].append(f"[{sockaddr[0]}]:{sockaddr[1]}")
+    scheme, resolved = ("ipv4", found[socket.AF_INET]) if found[socket.AF_INET] else (
+        "ipv6", found[socket.AF_INET6])
+    if not resolved:
+        raise AnalyticsUnavailable(f"no analytics replica resolves: {', '.join(addresses)}")
+    return f"{scheme}:" + ",".join(dict.fromkeys(resolved)), complete
 
 
 def _stub() -> analytics_pb2_grpc.AnalyticsStub:
     key = (os.getpid(), tuple(settings.ANALYTICS_ADDRESS))
-    stub = _stubs.get(key)
-    if stub is None:
+    entry = _stubs.get(key)
+    if entry is None or (entry[1] is not None and time.monotonic() > entry[1]):
         with _lock:
-            stub = _stubs.get(key)
-            if stub is None:
+            entry = _stubs.get(key)
+            if entry is None or (entry[1] is not None and time.monotonic() > entry[1]):
+                target, complete = channel_target(settings.ANALYTICS_ADDRESS)
                 channel = grpc.insecure_channel(
-                    channel_target(settings.ANALYTICS_ADDRESS),
-                    options=[("grpc.service_config", SERVICE_CONFIG),
-                             ("grpc.enable_retries", 1)],
-                )
-                stub = _stubs[key] = analytics_pb2_grpc.AnalyticsStub(channel)
-    return stub
+                    target, options=[("grpc.service_config", SERVICE_CONFIG),
+                                     ("grpc.enable_retries", 1)])
+                again = None if complete else time.monotonic() + RESOLVE_AGAIN_SECONDS
+                entry = _stubs[key] = (analytics_pb2_grpc.AnalyticsStub(channel), again)
+    return entry[0]
 
 
 def _call(method: str, request):
@@ -74,8 +99,6 @@ def _call(method: str, request):
         if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
             raise ValueError(exc.details()) from None
         raise AnalyticsUnavailable(f"{exc.code().name}: {exc.details()}") from None
-    except OSError as exc:  # a replica's host name that does not resolve
-        raise AnalyticsUnavailable(repr(exc)) from None
 
 
 def top_items(*, store_id: int, n: int) -> list[tuple[int, int]]:

@@ -124,6 +124,8 @@ def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: in
     except analytics_client.AnalyticsUnavailable:
         return _message(503, "analytics unavailable; retry later",
                         **{"Retry-After": RETRY_AFTER_SECONDS})
+    except ValueError as exc:  # analytics refused the arguments: its limits are the law
+        return _message(400, str(exc))
     if not found:
         return _message(404, f"{name} {ranked_id}: no sales")
     return Response({"stores": [{key: one, "numberOfItems": quantity} for one, quantity in found]})

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from analytics.consumer import Consumer, StreamGap
+from analytics.consumer import Consumer, StreamLost
 from analytics.state import RecentIds, State
 from purchases.events import event_new
 
@@ -72,15 +72,15 @@ def test_it_resumes_after_the_checkpointed_offset():
 def test_it_reports_a_gap_when_the_stream_lost_the_offset_it_attached_at():
     consumer = Consumer(State(last_offset=9))
     assert consumer.attach_offset() == 9  # re-read, and skipped: proof the stream still has it
-    with pytest.raises(StreamGap) as gap:
+    with pytest.raises(StreamLost) as lost:
         consumer.handle(task_body(1, [(1, 1)]), 25)
-    assert (gap.value.expected, gap.value.got) == (9, 25)
+    assert lost.value.resume == 25 and "expected offset 9" in str(lost.value)
 
 
 def test_a_fresh_consumer_expects_the_stream_to_start_at_zero():
     consumer = Consumer(State())
     assert consumer.attach_offset() == 0
-    with pytest.raises(StreamGap):
+    with pytest.raises(StreamLost):
         consumer.handle(task_body(1, [(1, 1)]), 3)
 
 
@@ -100,3 +100,34 @@ def test_it_forgets_the_oldest_ids_past_its_window():
     for key in (b"a", b"b", b"c"):
         window.add(key)
     assert b"a" not in window and b"b" in window and b"c" in window and len(window) == 2
+
+
+def test_it_finds_a_recreated_stream_by_the_purchase_at_its_last_offset():
+    consumer = Consumer(State())
+    consumer.attach_offset()
+    last = task_body(1, [(1, 2)])
+    consumer.handle(task_body(1, [(1, 1)]), 0)
+    consumer.handle(last, 1)
+    consumer.flush()
+    resumed = Consumer(consumer.state)
+    assert resumed.attach_offset() == 1
+    resumed.handle(last, 1)  # the same purchase there: the same stream
+    recreated = Consumer(consumer.state)
+    recreated.attach_offset()
+    with pytest.raises(StreamLost) as lost:
+        recreated.handle(task_body(1, [(1, 2)]), 1)
+    assert lost.value.resume == 0 and "recreated" in str(lost.value)
+
+
+def test_purchases_the_database_counted_are_remembered_as_seen():
+    """After a rebuild, a republished copy of a purchase the database held counts once."""
+    consumer = Consumer(State())
+    body = task_body(4, [(2, 3)])
+    purchase_id = json.loads(body)[0][0]["id"]
+    consumer.already_counted = lambda ids: {purchase_id}
+    consumer.handle(body, 0)
+    consumer.flush()
+    consumer.already_counted = None  # caught up
+    consumer.handle(body, 1)  # the republished copy
+    consumer.flush()
+    assert totals(consumer) == (0, 0)

@@ -28,6 +28,7 @@ from purchases.tests.helpers import (
 )
 from purchases.tests.proxy import FaultProxy
 from purchases.tests.run_env import rabbitmqctl
+from purchases.topology import topology_declare
 
 pytestmark = pytest.mark.slow
 
@@ -128,6 +129,30 @@ def test_it_rebuilds_from_the_database_when_the_stream_lost_its_start(own_stack)
     assert len(accepted(purchases_stream(stack.base, 100, seed=2))) == 100
     wait_until(lambda: len(database_purchases(stack.database_url)) == 400, 60, "all rows")
     wait_until(lambda: counted(address) == 400, 60, "analytics to count the new purchases")
+    assert_counts_match(address, database_counts(stack))
+
+
+def test_it_rebuilds_from_the_database_when_the_stream_was_recreated(own_stack):
+    stack = own_stack
+    stack.start_worker()
+    analytics, address = stack.start_analytics()
+    stack.start_web(ANALYTICS_ADDRESS=address)
+    assert len(accepted(purchases_stream(stack.base, 200))) == 200
+    wait_until(lambda: counted(address) == 200, 60, "analytics counting")
+    analytics.stop()
+    # The stream is lost and declared anew (a broker rebuilt from scratch, say); new
+    # purchases start again at offset 0, below the 199 analytics has applied.
+    rabbitmqctl("delete_queue", "-p", stack.vhost, "purchases.analytics")
+    with Connection(stack.env["CELERY_BROKER_URL"]) as connection:
+        topology_declare(connection)
+    assert len(accepted(purchases_stream(stack.base, 100, seed=3))) == 100
+    wait_until(lambda: len(database_purchases(stack.database_url)) == 300, 60, "all rows")
+    analytics, _ = stack.start_analytics()
+    wait_until(lambda: counted(address) == 300, 60, "analytics to count what the database holds")
+    assert "it was recreated" in analytics.log_text()
+    assert len(accepted(purchases_stream(stack.base, 50, seed=4))) == 50
+    wait_until(lambda: counted(address) == 350, 60, "analytics to count the new purchases")
+    wait_until(lambda: len(database_purchases(stack.database_url)) == 350, 60, "all rows")
     assert_counts_match(address, database_counts(stack))
 
 

@@ -29,6 +29,8 @@ def test_it_answers_503_with_retry_after_when_no_replica_listens():
 
 
 def test_it_names_every_replica_in_one_round_robin_target():
-    assert analytics_client.channel_target(["10.0.0.5:50051"]) == "10.0.0.5:50051"
-    target = analytics_client.channel_target(["127.0.0.1:50051", "localhost:50052"])
-    assert target == "ipv4:127.0.0.1:50051,127.0.0.1:50052"
+    assert analytics_client.channel_target(["10.0.0.5:50051"]) == ("10.0.0.5:50051", True)
+    target = analytics_client.channel_target(["127.0.0.1:50051", "127.0.0.1:50052"])
+    assert target == ("ipv4:127.0.0.1:50051,127.0.0.1:50052", True)
+    assert analytics_client.channel_target(["[::1]:50051", "[::1]:50052"]) == (
+        "ipv6:[::1]:50051,[::1]:50052", True)
