@@ -8,85 +8,33 @@ import threading
 import time
 from collections.abc import Callable
 
-from amqp.exceptions import AMQPError
-from kombu import Connection, Consumer as KombuConsumer, Queue
-from kombu.exceptions import KombuError
+from kombu import Connection, Consumer as KombuConsumer
 
+from analytics.broker import (
+    BROKER_ERRORS,
+    IDLE_SECONDS,
+    analytics_queue,
+    broker_connection,
+    stream_tail,
+)
 from analytics.config import Config
 from analytics.consumer import Consumer, StreamLost
 from analytics.rebuild import DatabaseSnapshot, matrix_rebuild
 from analytics.state import State
 from purchases.events import ANALYTICS_STREAM
-from purchases.filesystem_broker import Transport as FilesystemTransport
-from purchases.topology import STREAM_ARGUMENTS, is_amqp, purchases_exchange, topology_declare
+from purchases.topology import is_amqp, topology_declare
 
 log = logging.getLogger(__name__)
 
-# A drain that waits this long with nothing arriving means the consumer is caught up.
-IDLE_SECONDS = 0.05
-HEARTBEAT_SECONDS = 10
 BACKOFF_MIN_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
-BROKER_ERRORS = (OSError, AMQPError, KombuError)
 # A full matrix (400 MiB) takes about two seconds to write and sync, during which nothing is
 # read; checkpoints are spaced so that they take at most a tenth of the reader's time.
 CHECKPOINT_SHARE = 0.1
-# How long the tail probe waits for the stream's last chunk.
-TAIL_PROBE_SECONDS = 0.3
 
 
 class Reattach(Exception):
     """Leave the current attachment and attach again at the consumer's offset."""
-
-
-def broker_connection(config: Config) -> Connection:
-    if config.broker_folder is None:
-        return Connection(config.broker_url, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5)
-    folder = config.broker_folder
-    for sub in ("queue", "control"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    return Connection("filesystem://", transport=FilesystemTransport, transport_options={
-        "data_folder_in": str(folder / "queue"),
-        "data_folder_out": str(folder / "queue"),
-        "control_folder": str(folder / "control"),
-        "polling_interval": IDLE_SECONDS,
-    })
-
-
-def analytics_queue(connection: Connection, start: int | str) -> Queue:
-    if is_amqp(connection):
-        return Queue(
-            ANALYTICS_STREAM, exchange=purchases_exchange, routing_key=ANALYTICS_STREAM,
-            durable=True, queue_arguments=STREAM_ARGUMENTS,
-            consumer_arguments={"x-stream-offset": start},
-        )
-    # The filesystem broker has no streams: a plain queue bound to the same fanout.
-    return Queue(ANALYTICS_STREAM, exchange=purchases_exchange, routing_key=ANALYTICS_STREAM,
-                 durable=True)
-
-
-def stream_tail(config: Config) -> int | None:
-    """An offset at or past the stream's last message now; None if nothing was delivered.
-
-    Attaching at "last" delivers the stream's last chunk, on a connection of its own.
-    """
-    seen: list[int] = []
-    connection = broker_connection(config)
-    try:
-        probe = KombuConsumer(connection.channel(), queues=[analytics_queue(connection, "last")],
-                              on_message=lambda m: seen.append(m.headers["x-stream-offset"]),
-                              prefetch_count=1000)
-        probe.consume()
-        deadline = time.monotonic() + TAIL_PROBE_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                connection.drain_events(timeout=0.05)
-            except TimeoutError:
-                if seen:
-                    break
-    finally:
-        connection.collect()
-    return max(seen, default=None)
 
 
 class StreamReader:
