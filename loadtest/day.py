@@ -1,0 +1,155 @@
+"""The day's coordination inside Locust: store claims, phase gates and the records, carried
+by Locust's messages between workers and the master (or straight through in one process).
+
+The master (or the only process) keeps the Schedule and every record; a worker asks it for a
+store, waits for its store's phase to open, and sends each finished hour with its records.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+import gevent
+from gevent.event import AsyncResult, Event
+from locust.env import Environment
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+from loadtest.report import Record
+from loadtest.stores import HOURS, PHASES, DayParams, Schedule
+
+log = logging.getLogger(__name__)
+PROGRESS_SECONDS = 2
+
+
+def params_from_options(options) -> DayParams:
+    params = DayParams(
+        max_stores=options.max_stores, num_customers=options.num_customers,
+        max_item_id=options.max_item_id, num_purchases=options.num_purchases,
+        items_per_purchase=options.items_per_purchase, date=str(options.date),
+    )
+    problems = [name for name, ok in (
+        ("--max-stores", params.max_stores is not None and params.max_stores >= 1),
+        ("--num-customers", params.num_customers >= 1),
+        ("--max-item-id", params.max_item_id >= 2),
+        ("--num-purchases", params.num_purchases >= 1),
+        ("--items-per-purchase", 1 <= params.items_per_purchase <= 20),
+        ("--date", len(params.date) == 8 and params.date.isdigit()),
+    ) if not ok]
+    if problems:
+        raise ValueError(f"bad value for {', '.join(problems)}")
+    return params
+
+
+class Day:
+    """One per Locust process; what it does depends on the runner it serves."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        runner = environment.runner
+        self.keeps_schedule = isinstance(runner, (MasterRunner, LocalRunner))
+        self.runs_stores = isinstance(runner, (WorkerRunner, LocalRunner))
+        self.schedule: Schedule | None = None
+        self.records: list[Record] = []
+        self.started_at = 0.0
+        # Seconds spent keeping records, per process: the instrumentation's cost.
+        self.instrument_seconds: dict[str, float] = {}
+        self._phases = {phase: Event() for phase in PHASES}
+        self._claims: dict[str, AsyncResult] = {}
+        self._progress: gevent.Greenlet | None = None
+        if self.keeps_schedule:
+            runner.register_message("tigle_claim", self._on_claim)
+            runner.register_message("tigle_hour", self._on_hour)
+        if self.runs_stores:
+            runner.register_message("tigle_store", self._on_store)
+            runner.register_message("tigle_phase", self._on_phase)
+
+    @property
+    def params(self) -> DayParams:
+        return params_from_options(self.environment.parsed_options)
+
+    # --- the master's side --------------------------------------------------------------
+
+    def day_start(self) -> None:
+        self.schedule = Schedule(self.params.max_stores)
+        self.records = []
+        self.instrument_seconds = {}
+        self.started_at = time.time()
+        self.schedule.start(self.started_at)
+        if self.environment.parsed_options.headless:
+            self._progress = gevent.spawn(self._progress_loop)
+
+    def day_stop(self) -> None:
+        if self._progress is not None:
+            self._progress.kill(block=False)
+            self._progress = None
+
+    def _on_claim(self, environment: Environment, msg) -> None:
+        store = self.schedule.claim() if self.schedule else None
+        self.environment.runner.send_message(
+            "tigle_store", {"token": msg.data["token"], "store": store,
+                            "open": list(self.schedule.open_phases) if self.schedule else []},
+            client_id=msg.node_id)
+
+    def _on_hour(self, environment: Environment, msg) -> None:
+        data = msg.data
+        self.records.extend(Record(*fields) for fields in data["records"])
+        self.instrument_seconds[msg.node_id] = (
+            self.instrument_seconds.get(msg.node_id, 0.0) + data["instrument_s"])
+        if self.schedule is None:
+            return
+        opened = self.schedule.hour_done(data["hour"], time.time())
+        if opened:
+            log.info("store %d finished hour %d: %s open", data["store"], data["hour"],
+                     " and ".join(opened))
+            self.environment.runner.send_message("tigle_phase", {"open": opened})
+        if data["hour"] == HOURS:
+            self.schedule.store_closed(data["store"])
+
+    def _progress_loop(self) -> None:
+        previous, previous_at = 0, time.time()
+        while True:
+            gevent.sleep(PROGRESS_SECONDS)
+            sent, now = len(self.records), time.time()
+            failed = sum(1 for r in self.records if r.status != 201)
+            schedule = self.schedule
+            log.info("stores open %d/%d (%s), closed %d; purchases sent %d (failed %d); %.0f/s",
+                     schedule.next_store - 1 - len(schedule.closed), schedule.max_stores,
+                     ", ".join(schedule.open_phases), len(schedule.closed), sent, failed,
+                     (sent - previous) / (now - previous_at))
+            previous, previous_at = sent, now
+
+    # --- a store's side -----------------------------------------------------------------
+
+    def store_claim(self) -> int | None:
+        """A store of this day for the calling user; None when all are taken."""
+        token = uuid.uuid4().hex
+        self._claims[token] = reply = AsyncResult()
+        self.environment.runner.send_message("tigle_claim", {"token": token})
+        return reply.get()
+
+    def _on_store(self, environment: Environment, msg) -> None:
+        self._open(msg.data["open"])
+        claim = self._claims.pop(msg.data["token"], None)
+        if claim is not None:
+            claim.set(msg.data["store"])
+
+    def _on_phase(self, environment: Environment, msg) -> None:
+        self._open(msg.data["open"])
+
+    def _open(self, phases: list[str]) -> None:
+        for phase in phases:
+            self._phases[phase].set()
+
+    def phase_wait(self, phase: str) -> None:
+        self._phases[phase].wait()
+
+    def phases_reset(self) -> None:
+        for event in self._phases.values():
+            event.clear()
+
+    def hour_done(self, store: int, hour: int, records: list[Record], instrument_s: float) -> None:
+        self.environment.runner.send_message("tigle_hour", {
+            "store": store, "hour": hour, "records": [list(r) for r in records],
+            "instrument_s": instrument_s,
+        })

@@ -1,0 +1,58 @@
+"""A small HTTP server that answers 201 to every POST and records what it received, when."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    at: float
+    path: str
+    body: dict
+
+
+@dataclass
+class Recorder:
+    server: ThreadingHTTPServer
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def recorder_start() -> Recorder:
+    recorder: Recorder
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else each answer waits for a delayed ACK (40 ms)
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with recorder.lock:
+                recorder.received.append(Received(time.time(), self.path, json.loads(body)))
+            answer = b'{"message": "ok"}'
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    recorder = Recorder(server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return recorder

@@ -1,0 +1,115 @@
+"""The load client for real: Locust runs a store day against a server that records it."""
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from loadtest.report import CSV_COLUMNS
+from loadtest.stores import phase_of
+from loadtest.tests.recorder import Received, recorder_start
+from tigle_project.stack import ROOT, free_port
+
+pytestmark = pytest.mark.slow
+LOCUST = [sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py"]
+STORES, PER_HOUR = 8, 6
+
+
+def day_options(tmp_path: Path, stores: int = STORES) -> list[str]:
+    return ["--max-stores", str(stores), "--num-purchases", str(PER_HOUR), "--num-customers", "40",
+            "--max-item-id", "500", "--items-per-purchase", "3", "--date", "20210315",
+            "--requests-csv", str(tmp_path / "requests.csv"), "--report", str(tmp_path / "report.json")]
+
+
+def per_store(received: list[Received]) -> dict[int, list[Received]]:
+    stores = defaultdict(list)
+    for one in received:
+        stores[int(one.path.split("/")[2])].append(one)
+    return stores
+
+
+def assert_phases_in_order(stores: dict[int, list[Received]], max_stores: int) -> None:
+    """Central's first request after some store ended hour 3; West's after some ended hour 5."""
+    def hour_end(h):  # a store's hour h ends with its (h * PER_HOUR)-th request
+        return min(reqs[h * PER_HOUR - 1].at for reqs in stores.values())
+
+    def first_of(phase):
+        return min(reqs[0].at for s, reqs in stores.items() if phase_of(s, max_stores) == phase)
+
+    assert first_of("East") < hour_end(3) < first_of("Central")
+    assert hour_end(5) < first_of("West")
+
+
+@pytest.fixture
+def recorder():
+    server = recorder_start()
+    yield server
+    server.close()
+
+
+def test_it_runs_the_seeds_day_store_by_store_with_its_phases(recorder, tmp_path):
+    result = subprocess.run([*LOCUST, "--headless", "--host", recorder.url, *day_options(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    received = sorted(recorder.received, key=lambda one: one.at)  # per store, in order
+    assert len(received) == STORES * 9 * PER_HOUR
+    stores = per_store(received)
+    assert sorted(stores) == list(range(1, STORES + 1))
+    for store, requests in stores.items():
+        assert len(requests) == 9 * PER_HOUR
+        for one in requests:
+            _, _, _, _, customer, _, date = one.path.split("/")
+            assert store * 1000 <= int(customer) < store * 1000 + 40 and date == "20210315"
+            assert len(one.body["items"]) == 3
+            assert all(1 <= int(i["ItemID"]) < 500 and i["numberOfItems:"] == 1
+                       for i in one.body["items"])
+    assert_phases_in_order(stores, STORES)
+    # The seed's report, from the raw records, and the CSV, one line per request.
+    assert "successful requests: 432" in result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["successful"] == 432 and report["failed"] == 0
+    assert set(report) >= {"wall_time_s", "throughput_rps", "mean_ms", "median_ms", "p99_ms",
+                           "max_ms", "instrumentation_pct"}
+    lines = (tmp_path / "requests.csv").read_text().splitlines()
+    assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == 1 + 432
+    assert (tmp_path / "requests_throughput.png").exists()
+    assert (tmp_path / "requests_latency.png").exists()
+
+
+def test_it_refuses_bad_options(recorder, tmp_path):
+    result = subprocess.run([*LOCUST, "--headless", "--host", recorder.url,
+                             *day_options(tmp_path), "--items-per-purchase", "21"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--items-per-purchase" in result.stderr
+    assert recorder.received == []
+
+
+def test_master_and_two_workers_run_every_store_exactly_once(recorder, tmp_path):
+    port = free_port()
+    master = subprocess.Popen(
+        [*LOCUST, "--master", "--headless", "--expect-workers", "2", "--master-bind-port",
+         str(port), "--host", recorder.url, *day_options(tmp_path, stores=12)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    workers = [subprocess.Popen([*LOCUST, "--worker", "--master-port", str(port)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for _ in range(2)]
+    try:
+        output, _ = master.communicate(timeout=180)
+    finally:
+        for process in (master, *workers):
+            if process.poll() is None:
+                process.kill()
+        for worker in workers:
+            worker.wait(timeout=30)
+    assert master.returncode == 0, output[-3000:]
+    stores = per_store(recorder.received)
+    assert sorted(stores) == list(range(1, 13))
+    assert {len(requests) for requests in stores.values()} == {9 * PER_HOUR}
+    for requests in stores.values():
+        requests.sort(key=lambda one: one.at)
+    assert_phases_in_order(stores, 12)
+    assert "12/12 stores closed" in output and f"successful requests: {12 * 9 * PER_HOUR}" in output
+    lines = (tmp_path / "requests.csv").read_text().splitlines()
+    assert len(lines) == 1 + 12 * 9 * PER_HOUR

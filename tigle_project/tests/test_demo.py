@@ -1,0 +1,53 @@
+"""make demo's main job, for real: embedded, and on MariaDB + RabbitMQ of its own."""
+import os
+import secrets
+import subprocess
+import sys
+import urllib.parse
+
+import MySQLdb
+import pytest
+
+from purchases.tests.run_env import AMQP, MYSQL, VHOST, rabbitmqctl
+from tigle_project.stack import ROOT
+
+pytestmark = pytest.mark.slow
+OUTSIDE = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SECRET_KEY")
+
+
+def demo(**env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in OUTSIDE}
+    return subprocess.run([sys.executable, "-m", "tigle_project.demo"], cwd=ROOT,
+                          env={**base, **env}, capture_output=True, text=True, timeout=600)
+
+
+def assert_demo_passed(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "OK: every accepted purchase is in the database" in result.stdout
+    assert "successful requests: 4320" in result.stdout and "failed requests:     0" in result.stdout
+    assert "top 10 items of store 1" in result.stdout and "top 5 stores of item" in result.stdout
+
+
+def test_the_demo_passes_on_the_embedded_defaults():
+    assert_demo_passed(demo())
+
+
+def test_the_demo_passes_on_mariadb_and_rabbitmq():
+    name = f"tigle_demo_{secrets.token_hex(3)}"
+    mysql = urllib.parse.urlsplit(MYSQL)
+    connection = MySQLdb.connect(host=mysql.hostname, port=mysql.port or 3306,
+                                 user=mysql.username or "root", passwd=mysql.password or "")
+    connection.cursor().execute(f"CREATE DATABASE {name}")
+    vhost = f"{VHOST}-demo"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, urllib.parse.urlsplit(AMQP).username or "guest",
+                ".*", ".*", ".*")
+    try:
+        result = demo(DATABASE_URL=f"{MYSQL}/{name}", CELERY_BROKER_URL=f"{AMQP}/{vhost}",
+                      DJANGO_SECRET_KEY="demo-test")
+        assert "on configured services" in result.stdout
+        assert_demo_passed(result)
+    finally:
+        connection.cursor().execute(f"DROP DATABASE {name}")
+        connection.close()
+        rabbitmqctl("delete_vhost", vhost)
