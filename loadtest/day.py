@@ -16,29 +16,36 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from loadtest.report import Record
-from loadtest.stores import HOURS, PHASES, DayParams, Schedule
+from loadtest.stores import HOURS, PHASES, DayParams, Schedule, phase_of
 
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 2
 
 
+def _whole(value) -> int | None:
+    # The web UI hands its form fields over as strings.
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def params_from_options(options) -> DayParams:
-    params = DayParams(
-        max_stores=options.max_stores, num_customers=options.num_customers,
-        max_item_id=options.max_item_id, num_purchases=options.num_purchases,
-        items_per_purchase=options.items_per_purchase, date=str(options.date),
-    )
-    problems = [name for name, ok in (
-        ("--max-stores", params.max_stores is not None and params.max_stores >= 1),
-        ("--num-customers", params.num_customers >= 1),
-        ("--max-item-id", params.max_item_id >= 2),
-        ("--num-purchases", params.num_purchases >= 1),
-        ("--items-per-purchase", 1 <= params.items_per_purchase <= 20),
-        ("--date", len(params.date) == 8 and params.date.isdigit()),
-    ) if not ok]
+    """The day's parameters from Locust's options; ValueError naming every bad one."""
+    values = {name: _whole(getattr(options, name)) for name in (
+        "max_stores", "num_customers", "max_item_id", "num_purchases", "items_per_purchase")}
+    checks = {"max_stores": 1, "num_customers": 1, "max_item_id": 2, "num_purchases": 1,
+              "items_per_purchase": 1}
+    problems = [f"--{name.replace('_', '-')}" for name, low in checks.items()
+                if values[name] is None or values[name] < low]
+    if values["items_per_purchase"] is not None and values["items_per_purchase"] > 20:
+        problems.append("--items-per-purchase")
+    date = str(options.date)
+    if len(date) != 8 or not date.isdigit():
+        problems.append("--date")
     if problems:
         raise ValueError(f"bad value for {', '.join(problems)}")
-    return params
+    return DayParams(date=date, **values)
 
 
 class Day:
@@ -84,6 +91,11 @@ class Day:
             self._progress.kill(block=False)
             self._progress = None
 
+    def day_forget(self) -> None:
+        """After the report: the next run (from the web UI) starts a day of its own."""
+        self.schedule = None
+        self.records = []
+
     def _on_claim(self, environment: Environment, msg) -> None:
         store = self.schedule.claim() if self.schedule else None
         self.environment.runner.send_message(
@@ -113,8 +125,11 @@ class Day:
             sent, now = len(self.records), time.time()
             failed = sum(1 for r in self.records if r.status != 201)
             schedule = self.schedule
+            running = sum(1 for store in range(1, schedule.next_store)
+                          if phase_of(store, schedule.max_stores) in schedule.open_phases
+                          and store not in schedule.closed)
             log.info("stores open %d/%d (%s), closed %d; purchases sent %d (failed %d); %.0f/s",
-                     schedule.next_store - 1 - len(schedule.closed), schedule.max_stores,
+                     running, schedule.max_stores,
                      ", ".join(schedule.open_phases), len(schedule.closed), sent, failed,
                      (sent - previous) / (now - previous_at))
             previous, previous_at = sent, now

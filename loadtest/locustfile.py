@@ -58,14 +58,8 @@ def _test_start(environment, **_) -> None:
     if day.runs_stores:
         day.phases_reset()
     if day.keeps_schedule:
-        try:
-            params = params_from_options(environment.parsed_options)
-        except ValueError as exc:
-            log.error("%s", exc)
-            environment.process_exit_code = 2
-            environment.runner.quit()
-            return
-        day.day_start()
+        day.day_start()  # the shape has checked the options before the run could start
+        params = day.params
         log.info("store day of %s: %d stores x 9 hours x %d purchases", params.date,
                  params.max_stores, params.num_purchases)
 
@@ -93,8 +87,9 @@ def _test_stop(environment, **_) -> None:
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(report, indent=2) + "\n")
-    closed = len(day.schedule.closed)
-    print(f"\nTigle store day: {closed}/{day.schedule.max_stores} stores closed\n"
+    closed, stores = len(day.schedule.closed), day.schedule.max_stores
+    day.day_forget()
+    print(f"\nTigle store day: {closed}/{stores} stores closed\n"
           f"{report_text(report)}\ninstrumentation: {report['instrumentation_pct']}% of wall time "
           f"while the day ran; writing the report and charts took {report['output_s']} s",
           flush=True)
@@ -151,5 +146,10 @@ class StoreDayShape(LoadTestShape):
         day: Day | None = getattr(environment, "tigle_day", None)
         if day is not None and day.schedule is not None and day.schedule.day_over:
             return None
-        stores = environment.parsed_options.max_stores or 1
+        try:
+            stores = params_from_options(environment.parsed_options).max_stores
+        except ValueError as exc:
+            log.error("%s", exc)
+            environment.process_exit_code = 2
+            return None
         return stores, stores

@@ -6,10 +6,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import requests
 
 from loadtest.report import CSV_COLUMNS
 from loadtest.stores import phase_of
 from loadtest.tests.recorder import Received, recorder_start
+from purchases.tests.helpers import wait_until
 from tigle_project.stack import ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -113,3 +115,36 @@ def test_master_and_two_workers_run_every_store_exactly_once(recorder, tmp_path)
     assert "12/12 stores closed" in output and f"successful requests: {12 * 9 * PER_HOUR}" in output
     lines = (tmp_path / "requests.csv").read_text().splitlines()
     assert len(lines) == 1 + 12 * 9 * PER_HOUR
+
+
+def test_the_web_ui_offers_the_options_and_runs_a_day_twice(recorder, tmp_path):
+    port = free_port()
+    ui = subprocess.Popen([*LOCUST, "--web-host", "127.0.0.1", "--web-port", str(port),
+                           "--host", recorder.url], cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(base), 30, "the web UI")
+        page = requests.get(base, timeout=10).text
+        for option in ("max_stores", "num_customers", "max_item_id", "num_purchases",
+                       "items_per_purchase", "date", "requests_csv", "report"):
+            assert f'"{option}"' in page
+        form = {"user_count": 1, "spawn_rate": 1, "host": recorder.url, "max_stores": "3",
+                "num_purchases": "2", "num_customers": "1000", "max_item_id": "100000",
+                "items_per_purchase": "5", "date": "20210101", "requests_csv": "",
+                "report": "", "charts_dir": ""}
+        for day in (1, 2):  # a second day from the same UI starts afresh
+            assert requests.post(f"{base}/swarm", data=form, timeout=10).json()["success"]
+            wait_until(lambda: len(recorder.received) == day * 3 * 9 * 2, 60, f"day {day}")
+            wait_until(lambda: requests.get(f"{base}/stats/requests", timeout=10).json()["state"]
+                       == "stopped", 30, "the day to end by itself")
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
