@@ -16,7 +16,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from loadtest.report import Record
-from loadtest.stores import HOURS, PHASES, DayParams, Schedule, phase_of
+from loadtest.stores import PHASES, DayParams, Schedule, phase_of
 
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 2
@@ -67,6 +67,7 @@ class Day:
         if self.keeps_schedule:
             runner.register_message("tigle_claim", self._on_claim)
             runner.register_message("tigle_hour", self._on_hour)
+            runner.register_message("tigle_release", self._on_release)
         if self.runs_stores:
             runner.register_message("tigle_store", self._on_store)
             runner.register_message("tigle_phase", self._on_phase)
@@ -97,26 +98,41 @@ class Day:
         self.records = []
 
     def _on_claim(self, environment: Environment, msg) -> None:
-        store = self.schedule.claim() if self.schedule else None
+        claim = self.schedule.claim(msg.node_id) if self.schedule else None
+        store, position = claim if claim else (None, 0)
+        if claim and position:
+            log.info("store %d resumes after %d purchases", store, position)
         self.environment.runner.send_message(
-            "tigle_store", {"token": msg.data["token"], "store": store,
+            "tigle_store", {"token": msg.data["token"], "store": store, "position": position,
                             "open": list(self.schedule.open_phases) if self.schedule else []},
             client_id=msg.node_id)
 
-    def _on_hour(self, environment: Environment, msg) -> None:
-        data = msg.data
+    def _records_add(self, node: str, data: dict) -> None:
         self.records.extend(Record(*fields) for fields in data["records"])
-        self.instrument_seconds[msg.node_id] = (
-            self.instrument_seconds.get(msg.node_id, 0.0) + data["instrument_s"])
+        self.instrument_seconds[node] = self.instrument_seconds.get(node, 0.0) + data["instrument_s"]
+
+    def _on_hour(self, environment: Environment, msg) -> None:
+        self._records_add(msg.node_id, msg.data)
         if self.schedule is None:
             return
-        opened = self.schedule.hour_done(data["hour"], time.time())
+        data = msg.data
+        opened = self.schedule.hour_done(data["store"], data["hour"], data["position"], time.time())
         if opened:
             log.info("store %d finished hour %d: %s open", data["store"], data["hour"],
                      " and ".join(opened))
             self.environment.runner.send_message("tigle_phase", {"open": opened})
-        if data["hour"] == HOURS:
-            self.schedule.store_closed(data["store"])
+
+    def _on_release(self, environment: Environment, msg) -> None:
+        self._records_add(msg.node_id, msg.data)
+        if self.schedule is not None and not self.schedule.day_over:
+            self.schedule.store_release(msg.data["store"], msg.data["position"])
+
+    def holders_check(self, alive: list[str]) -> None:
+        """Give back the stores of workers that are gone (killed, or lost to the network)."""
+        if self.schedule is not None:
+            for store in self.schedule.holders_lost(alive):
+                log.warning("store %d: its worker is gone; it resumes at purchase %d", store,
+                            self.schedule.progress.get(store, 0))
 
     def _progress_loop(self) -> None:
         previous, previous_at = 0, time.time()
@@ -136,18 +152,24 @@ class Day:
 
     # --- a store's side -----------------------------------------------------------------
 
-    def store_claim(self) -> int | None:
-        """A store of this day for the calling user; None when all are taken."""
+    def store_claim(self) -> tuple[int, int] | None:
+        """(store, purchases it already made) for the calling user; None when none is free."""
         token = uuid.uuid4().hex
         self._claims[token] = reply = AsyncResult()
-        self.environment.runner.send_message("tigle_claim", {"token": token})
-        return reply.get()
+        try:
+            self.environment.runner.send_message("tigle_claim", {"token": token})
+            return reply.get()
+        finally:
+            self._claims.pop(token, None)
 
     def _on_store(self, environment: Environment, msg) -> None:
         self._open(msg.data["open"])
-        claim = self._claims.pop(msg.data["token"], None)
+        claim = self._claims.get(msg.data["token"])
+        store = msg.data["store"]
         if claim is not None:
-            claim.set(msg.data["store"])
+            claim.set(None if store is None else (store, msg.data["position"]))
+        elif store is not None:  # the user that asked is gone: the store goes straight back
+            self.store_release(store, msg.data["position"], [], 0.0)
 
     def _on_phase(self, environment: Environment, msg) -> None:
         self._open(msg.data["open"])
@@ -163,8 +185,16 @@ class Day:
         for event in self._phases.values():
             event.clear()
 
-    def hour_done(self, store: int, hour: int, records: list[Record], instrument_s: float) -> None:
+    def hour_done(self, store: int, hour: int, position: int, records: list[Record],
+                  instrument_s: float) -> None:
         self.environment.runner.send_message("tigle_hour", {
-            "store": store, "hour": hour, "records": [list(r) for r in records],
+            "store": store, "hour": hour, "position": position,
+            "records": [list(r) for r in records], "instrument_s": instrument_s,
+        })
+
+    def store_release(self, store: int, position: int, records: list[Record],
+                      instrument_s: float) -> None:
+        self.environment.runner.send_message("tigle_release", {
+            "store": store, "position": position, "records": [list(r) for r in records],
             "instrument_s": instrument_s,
         })

@@ -10,18 +10,23 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 import time
 from pathlib import Path
 
-from gevent.event import Event
+# Found from any working directory, as locust imports this file by path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import gevent  # noqa: E402
 from locust import FastHttpUser, LoadTestShape, events, task
-from locust.runners import WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadtest.day import Day, params_from_options
-from loadtest.report import Record, report_text, report_write
+from loadtest.report import Record, json_write, report_build, report_text, report_write
 from loadtest.stores import phase_of, store_day
 
 log = logging.getLogger("loadtest")
+CLAIM_AGAIN_SECONDS = 0.5
 
 
 @events.init_command_line_parser.add_listener
@@ -70,70 +75,90 @@ def _test_stop(environment, **_) -> None:
     if not day.keeps_schedule or day.schedule is None:
         return
     day.day_stop()
+    try:
+        _report(environment, day)
+    finally:
+        day.day_forget()  # whatever happened, the next run (web UI) starts a day of its own
+
+
+def _report(environment, day: Day) -> None:
     options = environment.parsed_options
     csv_path = Path(options.requests_csv) if options.requests_csv else None
     report_path = Path(options.report) if options.report else None
     charts = options.charts_dir or next(
         (str(p.parent) for p in (csv_path, report_path) if p is not None), "")
-    started = time.perf_counter()
-    report = report_write(day.records, report_path=None, csv_path=csv_path,
-                          charts_dir=Path(charts) if charts else None,
-                          stem=csv_path.stem if csv_path else "requests")
-    report["output_s"] = round(time.perf_counter() - started, 3)
+    closed, stores = len(day.schedule.closed), day.schedule.max_stores
+    report = report_build(day.records)
     # What keeping the records cost while the day ran, in the busiest process.
     spent = max(day.instrument_seconds.values(), default=0.0)
     report["instrumentation_pct"] = round(100 * spent / report["wall_time_s"], 3) \
         if report["wall_time_s"] else 0.0
-    if report_path is not None:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(report, indent=2) + "\n")
-    closed, stores = len(day.schedule.closed), day.schedule.max_stores
-    day.day_forget()
-    print(f"\nTigle store day: {closed}/{stores} stores closed\n"
-          f"{report_text(report)}\ninstrumentation: {report['instrumentation_pct']}% of wall time "
-          f"while the day ran; writing the report and charts took {report['output_s']} s",
+    print(f"\nTigle store day: {closed}/{stores} stores closed\n{report_text(report)}\n"
+          f"instrumentation: {report['instrumentation_pct']}% of wall time while the day ran",
           flush=True)
+    if closed < stores:
+        log.warning("%d stores did not finish their day: the report covers what was sent",
+                    stores - closed)
+        if options.headless:
+            environment.process_exit_code = 1
+    try:
+        written = report_write(day.records, report_path=report_path, csv_path=csv_path,
+                               charts_dir=Path(charts) if charts else None,
+                               stem=csv_path.stem if csv_path else "requests", max_stores=stores)
+    except OSError as exc:
+        log.error("could not write the report files: %s", exc)
+        environment.process_exit_code = 1
+        return
+    if report_path is not None:  # with the instrumentation figure, which only the run knows
+        json_write({**written, "instrumentation_pct": report["instrumentation_pct"]}, report_path)
 
 
 class StoreUser(FastHttpUser):
-    """One store for a whole day: its purchases, one after another, hour by hour."""
-
-    def on_start(self) -> None:
-        self.day: Day = self.environment.tigle_day
-        self.store_id = self.day.store_claim()
+    """Runs stores: one for a whole day, hour by hour, its purchases one after another."""
 
     @task
-    def store_open(self) -> None:
-        if self.store_id is not None:
-            self._day_run(self.store_id)
-        Event().wait()  # closed (or no store left): idle until the run ends
+    def stores_run(self) -> None:
+        day: Day = self.environment.tigle_day
+        while True:
+            claim = day.store_claim()
+            if claim is None:
+                # Every store has its user; one may yet come back from a stopped user.
+                gevent.sleep(CLAIM_AGAIN_SECONDS)
+                continue
+            self._store_run(day, *claim)
 
-    def _day_run(self, store_id: int) -> None:
+    def _store_run(self, day: Day, store_id: int, position: int) -> None:
         params = params_from_options(self.environment.parsed_options)
-        self.day.phase_wait(phase_of(store_id, params.max_stores))
-        rng = random.Random()
         records: list[Record] = []
         instrument = 0.0
         perf = time.perf_counter
-        for number, (hour, customer, items) in enumerate(store_day(store_id, params, rng), 1):
-            # The generated client of the seed sends this key, colon included.
-            body = json.dumps({"items": [{"ItemID": str(i), "numberOfItems:": 1} for i in items]})
-            url = f"/purchase/{store_id}/customer/{customer}/date/{params.date}"
-            started, begin = time.time(), perf()
-            with self.client.post(url, data=body, name="/purchase/[storeID]/customer/[custID]"
-                                  "/date/[date]", headers={"Content-Type": "application/json"},
-                                  catch_response=True) as response:
-                latency = (perf() - begin) * 1000
-                if response.status_code != 201:
-                    response.failure(f"status {response.status_code}")
-            noted = perf()
-            records.append(Record(started, "POST", latency, response.status_code, store_id, hour))
-            instrument += perf() - noted
-            if number % params.num_purchases == 0:
+        try:
+            day.phase_wait(phase_of(store_id, params.max_stores))
+            for hour, customer, items in store_day(store_id, params, random.Random(), position):
+                # The generated client of the seed sends this key, colon included.
+                body = json.dumps({"items": [{"ItemID": str(i), "numberOfItems:": 1} for i in items]})
+                url = f"/purchase/{store_id}/customer/{customer}/date/{params.date}"
+                started, begin = time.time(), perf()
+                with self.client.post(url, data=body, name="/purchase/[storeID]/customer/[custID]"
+                                      "/date/[date]", headers={"Content-Type": "application/json"},
+                                      catch_response=True) as response:
+                    latency = (perf() - begin) * 1000
+                    if response.status_code != 201:
+                        response.failure(f"status {response.status_code}")
                 noted = perf()
-                self.day.hour_done(store_id, hour, records, instrument)
-                records = []
-                instrument = perf() - noted  # the send's cost, counted with the next hour
+                records.append(Record(started, "POST", latency, response.status_code, store_id, hour))
+                position += 1
+                instrument += perf() - noted
+                if position % params.num_purchases == 0:
+                    noted = perf()
+                    day.hour_done(store_id, hour, position, records, instrument)
+                    records = []
+                    instrument = perf() - noted  # the send's cost, counted with the next hour
+        except BaseException:
+            # Stopped mid-day (Locust re-spreading users, the run's end, an error): what was
+            # sent is recorded and the rest of the day goes back for another user.
+            day.store_release(store_id, position, records, instrument)
+            raise
 
 
 class StoreDayShape(LoadTestShape):
@@ -144,12 +169,17 @@ class StoreDayShape(LoadTestShape):
         if isinstance(self.runner, WorkerRunner):
             return None
         day: Day | None = getattr(environment, "tigle_day", None)
-        if day is not None and day.schedule is not None and day.schedule.day_over:
-            return None
+        if day is not None and day.schedule is not None:
+            if day.schedule.day_over:
+                return None
+            if isinstance(self.runner, MasterRunner):
+                day.holders_check([node for node, worker in self.runner.clients.items()
+                                   if worker.state != STATE_MISSING])
         try:
             stores = params_from_options(environment.parsed_options).max_stores
         except ValueError as exc:
             log.error("%s", exc)
-            environment.process_exit_code = 2
+            if environment.parsed_options.headless:
+                environment.process_exit_code = 2
             return None
         return stores, stores

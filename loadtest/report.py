@@ -86,9 +86,9 @@ def csv_read(path: Path) -> list[Record]:
                 for row in reader]
 
 
-def phase_starts(records: list[Record]) -> dict[str, float]:
-    """When each phase's first request went out (stores are numbered 1..maxStores)."""
-    max_stores = max((r.store_id for r in records), default=0)
+def phase_starts(records: list[Record], max_stores: int | None = None) -> dict[str, float]:
+    """When each phase's first request went out; maxStores defaults to the highest store."""
+    max_stores = max_stores or max((r.store_id for r in records), default=0)
     starts: dict[str, float] = {}
     for r in records:
         phase = phase_of(r.store_id, max_stores)
@@ -96,7 +96,8 @@ def phase_starts(records: list[Record]) -> dict[str, float]:
     return {phase: starts[phase] for phase in PHASES if phase in starts}
 
 
-def charts_write(records: list[Record], directory: Path, stem: str = "requests") -> list[Path]:
+def charts_write(records: list[Record], directory: Path, stem: str = "requests",
+                 max_stores: int | None = None) -> list[Path]:
     """Requests per second, and latency percentiles per second, the phase starts marked."""
     import matplotlib
 
@@ -120,7 +121,7 @@ def charts_write(records: list[Record], directory: Path, stem: str = "requests")
     lat = {p: [percentile(sorted(r.latency_ms for r in bins[i]), p) for i in busy]
            for p in (50, 90, 99)}
     busy = [i * width for i in busy]
-    starts = {phase: at - first for phase, at in phase_starts(records).items()}
+    starts = {phase: at - first for phase, at in phase_starts(records, max_stores).items()}
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, draw, ylabel in (
@@ -147,18 +148,26 @@ def charts_write(records: list[Record], directory: Path, stem: str = "requests")
 
 
 def report_write(records: list[Record], *, report_path: Path | None, csv_path: Path | None,
-                 charts_dir: Path | None, stem: str = "requests") -> dict:
-    """Everything the run leaves behind; returns the report."""
+                 charts_dir: Path | None, stem: str = "requests",
+                 max_stores: int | None = None) -> dict:
+    """Everything the run leaves behind, the JSON report first; returns the report."""
     report = report_build(records)
-    report["phase_starts"] = phase_starts(records)
+    report["phase_starts"] = phase_starts(records, max_stores)
+    if charts_dir is not None:
+        report["charts"] = [str(directory_file) for directory_file in (
+            charts_dir / f"{stem}_throughput.png", charts_dir / f"{stem}_latency.png")]
+    if report_path is not None:
+        json_write(report, report_path)
     if csv_path is not None:
         csv_write(records, csv_path)
-    if report_path is not None:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(report, indent=2) + "\n")
     if charts_dir is not None:
-        report["charts"] = [str(p) for p in charts_write(records, charts_dir, stem)]
+        charts_write(records, charts_dir, stem, max_stores)
     return report
+
+
+def json_write(report: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("csv", type=Path, help="a --requests-csv file of a run")
     parser.add_argument("--report", type=Path, help="also write the JSON report here")
     parser.add_argument("--charts-dir", type=Path, help="where the PNGs go (default: beside the CSV)")
+    parser.add_argument("--max-stores", type=int, help="the run's maxStores, for the phases "
+                        "(default: the highest store in the CSV)")
     args = parser.parse_args(argv)
     try:
         records = csv_read(args.csv)
@@ -174,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     charts = args.charts_dir or args.csv.parent
     report = report_write(records, report_path=args.report, csv_path=None, charts_dir=charts,
-                          stem=args.csv.stem)
+                          stem=args.csv.stem, max_stores=args.max_stores)
     print(report_text(report))
     print("charts: " + ", ".join(report.get("charts", [])))
     return 0

@@ -7,7 +7,8 @@ West when any store has finished its 5th.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 HOURS = 9
@@ -42,43 +43,69 @@ def purchase_draw(store_id: int, params: DayParams, rng: random.Random) -> tuple
     return customer, items
 
 
-def store_day(store_id: int, params: DayParams, rng: random.Random) -> Iterator[tuple[int, int, list[int]]]:
-    """(hour, custID, ItemIDs) for every purchase of the store's day, in order."""
-    for hour in range(1, HOURS + 1):
-        for _ in range(params.num_purchases):
-            yield (hour, *purchase_draw(store_id, params, rng))
+def store_day(store_id: int, params: DayParams, rng: random.Random,
+              start: int = 0) -> Iterator[tuple[int, int, list[int]]]:
+    """(hour, custID, ItemIDs) for each purchase of the store's day from the start-th on."""
+    for position in range(start, HOURS * params.num_purchases):
+        yield (position // params.num_purchases + 1, *purchase_draw(store_id, params, rng))
 
 
 @dataclass
 class Schedule:
-    """The truth about the day, kept in one process: which stores are taken, which phases are
-    open, which stores have closed."""
+    """The truth about the day, kept in one process: who runs which store and how far it got,
+    which phases are open, which stores have closed.
+
+    A store whose user stops mid-day (Locust re-spreads users when a worker joins or leaves)
+    comes back here with how far it got, and the next claim takes it up from there.
+    """
 
     max_stores: int
     next_store: int = 1
     open_phases: dict[str, float] = field(default_factory=dict)  # phase -> when it opened
     closed: set[int] = field(default_factory=set)
+    holders: dict[int, str] = field(default_factory=dict)  # store -> the process running it
+    progress: dict[int, int] = field(default_factory=dict)  # store -> purchases recorded
+    returned: deque[int] = field(default_factory=deque)
 
     def start(self, now: float) -> None:
         self.open_phases.setdefault("East", now)
 
-    def claim(self) -> int | None:
-        """The next store nobody runs yet; None when every store has its user."""
-        if self.next_store > self.max_stores:
+    def claim(self, holder: str) -> tuple[int, int] | None:
+        """(store, purchases it already made) for a user with nothing to do, or None."""
+        if self.returned:
+            store = self.returned.popleft()
+        elif self.next_store <= self.max_stores:
+            store, self.next_store = self.next_store, self.next_store + 1
+        else:
             return None
-        self.next_store += 1
-        return self.next_store - 1
+        self.holders[store] = holder
+        return store, self.progress.get(store, 0)
 
-    def hour_done(self, hour: int, now: float) -> list[str]:
-        """Phases this finished hour opens."""
+    def hour_done(self, store: int, hour: int, position: int, now: float) -> list[str]:
+        """Record a finished hour; returns the phases it opens."""
+        self.progress[store] = position
+        if hour == HOURS:
+            self.holders.pop(store, None)
+            self.closed.add(store)
         opened = [phase for phase, after in OPENS_AFTER_HOUR.items()
                   if hour >= after and phase not in self.open_phases]
         for phase in opened:
             self.open_phases[phase] = now
         return opened
 
-    def store_closed(self, store_id: int) -> None:
-        self.closed.add(store_id)
+    def store_release(self, store: int, position: int) -> None:
+        """A user stopped mid-day: the store waits for the next claim."""
+        self.progress[store] = position
+        if self.holders.pop(store, None) is not None:
+            self.returned.append(store)
+
+    def holders_lost(self, alive: Iterable[str]) -> list[int]:
+        """Stores held by processes that are gone; they resume at their last finished hour."""
+        alive = set(alive)
+        lost = [store for store, holder in self.holders.items() if holder not in alive]
+        for store in lost:
+            self.store_release(store, self.progress.get(store, 0))
+        return lost
 
     @property
     def day_over(self) -> bool:

@@ -55,7 +55,8 @@ def store_day_run(base: str) -> dict:
                "--host", base, *DAY, "--requests-csv", str(RESULTS / "requests.csv"),
                "--report", str(RESULTS / "report.json"), "--only-summary"]
     print(f"store day: {' '.join(command[1:])}", flush=True)
-    subprocess.run(command, cwd=ROOT, check=False)
+    # Exit 1 means failed requests or stores that did not close: the checks below say which.
+    subprocess.run(command, cwd=ROOT, check=False, timeout=900)
     report = json.loads((RESULTS / "report.json").read_text())
     print(f"report, CSV and charts in {RESULTS}")
     return report

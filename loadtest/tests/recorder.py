@@ -30,7 +30,8 @@ class Recorder:
         self.server.server_close()
 
 
-def recorder_start() -> Recorder:
+def recorder_start(delay: float = 0.0) -> Recorder:
+    """delay: seconds each answer takes, so that a day lasts long enough to interfere with."""
     recorder: Recorder
 
     class Handler(BaseHTTPRequestHandler):
@@ -39,14 +40,19 @@ def recorder_start() -> Recorder:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if delay:
+                time.sleep(delay)
             with recorder.lock:
                 recorder.received.append(Received(time.time(), self.path, json.loads(body)))
             answer = b'{"message": "ok"}'
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            try:
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a client stopped while waiting; what it sent is recorded
 
         def log_message(self, *args) -> None:
             pass

@@ -59,9 +59,9 @@ def test_it_runs_the_seeds_day_store_by_store_with_its_phases(recorder, tmp_path
     assert len(received) == STORES * 9 * PER_HOUR
     stores = per_store(received)
     assert sorted(stores) == list(range(1, STORES + 1))
-    for store, requests in stores.items():
-        assert len(requests) == 9 * PER_HOUR
-        for one in requests:
+    for store, reqs in stores.items():
+        assert len(reqs) == 9 * PER_HOUR
+        for one in reqs:
             _, _, _, _, customer, _, date = one.path.split("/")
             assert store * 1000 <= int(customer) < store * 1000 + 40 and date == "20210315"
             assert len(one.body["items"]) == 3
@@ -108,9 +108,9 @@ def test_master_and_two_workers_run_every_store_exactly_once(recorder, tmp_path)
     assert master.returncode == 0, output[-3000:]
     stores = per_store(recorder.received)
     assert sorted(stores) == list(range(1, 13))
-    assert {len(requests) for requests in stores.values()} == {9 * PER_HOUR}
-    for requests in stores.values():
-        requests.sort(key=lambda one: one.at)
+    assert {len(reqs) for reqs in stores.values()} == {9 * PER_HOUR}
+    for reqs in stores.values():
+        reqs.sort(key=lambda one: one.at)
     assert_phases_in_order(stores, 12)
     assert "12/12 stores closed" in output and f"successful requests: {12 * 9 * PER_HOUR}" in output
     lines = (tmp_path / "requests.csv").read_text().splitlines()
