@@ -7,13 +7,17 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := libmariadb-dev pkg-config
 
-.PHONY: demo test up migrate system-deps services venv
+.PHONY: demo test bench up migrate system-deps services venv
 
 demo: venv
 	$(PY) -m tigle_project.demo
 
 test: venv services
 	$(PY) -m pytest
+
+# The benchmark (not a test): every write mode under the same Locust day. QUICK=1: minutes.
+bench: venv services
+	$(PY) -m loadtest.bench $(if $(QUICK),--quick)
 
 up: venv migrate
 	$(VENV)/bin/honcho start --port $${PORT:-8000}

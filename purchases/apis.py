@@ -54,6 +54,9 @@ class PurchaseCreateApi(APIView):
     def post(
         self, request: Request, store_id: str, customer_id: str, date: str
     ) -> Response:
+        if settings.TIGLE_BENCH_CEILING:  # make bench's upper bound for this server setup
+            return Response({"message": "not recorded (bench ceiling)", "purchaseID": None},
+                            status=201)
         length = request.META.get("CONTENT_LENGTH") or "0"
         if not length.isdigit():
             return _message(400, "Content-Length: is not a number")

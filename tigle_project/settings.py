@@ -46,6 +46,9 @@ ALLOWED_HOSTS = [
 
 TIGLE_WRITE_MODE = env_choice("TIGLE_WRITE_MODE", "queue", ("queue", "sync"))
 TIGLE_DURABLE = env_bool("TIGLE_DURABLE", True)
+# make bench's ceiling: answer 201 to every purchase without validating or recording it.
+# Never in production: nothing would be recorded.
+TIGLE_BENCH_CEILING = env_bool("TIGLE_BENCH_CEILING", False)
 # Worker batches: flushed at this many purchases or after this many seconds, whichever is first.
 TIGLE_BATCH_SIZE = env_int("TIGLE_BATCH_SIZE", 500, low=1, high=10_000)
 TIGLE_BATCH_SECONDS = env_float("TIGLE_BATCH_SECONDS", 0.2, low=0.001, high=60)

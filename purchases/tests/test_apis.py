@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
 
 from purchases.events import DB_QUEUE, TASK_NAME
 from purchases.models import Purchase
@@ -208,3 +208,13 @@ def test_it_publishes_when_the_broker_socket_is_past_descriptor_1024(client, bro
         for fd in filler:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.django_db
+def test_the_bench_ceiling_answers_201_and_records_nothing(client, broker):
+    before = queue_depth(broker, DB_QUEUE)
+    with override_settings(TIGLE_BENCH_CEILING=True):
+        response = post(client, data=BAD_BODIES[1])
+    assert response.status_code == 201
+    assert queue_depth(broker, DB_QUEUE) == before
+    assert not Purchase.objects.exists()
