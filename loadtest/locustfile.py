@@ -22,7 +22,7 @@ from locust import FastHttpUser, LoadTestShape, events, task
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadtest.day import Day, params_from_options
-from loadtest.report import Record, json_write, report_build, report_text, report_write
+from loadtest.report import Record, report_build, report_text, report_write
 from loadtest.stores import phase_of, store_day
 
 log = logging.getLogger("loadtest")
@@ -102,15 +102,13 @@ def _report(environment, day: Day) -> None:
         if options.headless:
             environment.process_exit_code = 1
     try:
-        written = report_write(day.records, report_path=report_path, csv_path=csv_path,
-                               charts_dir=Path(charts) if charts else None,
-                               stem=csv_path.stem if csv_path else "requests", max_stores=stores)
+        report_write(day.records, report_path=report_path, csv_path=csv_path,
+                     charts_dir=Path(charts) if charts else None,
+                     stem=csv_path.stem if csv_path else "requests", max_stores=stores,
+                     report=report)
     except OSError as exc:
         log.error("could not write the report files: %s", exc)
         environment.process_exit_code = 1
-        return
-    if report_path is not None:  # with the instrumentation figure, which only the run knows
-        json_write({**written, "instrumentation_pct": report["instrumentation_pct"]}, report_path)
 
 
 class StoreUser(FastHttpUser):

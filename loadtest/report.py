@@ -124,11 +124,10 @@ def charts_write(records: list[Record], directory: Path, stem: str = "requests",
     starts = {phase: at - first for phase, at in phase_starts(records, max_stores).items()}
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, draw, ylabel in (
-        ("throughput", lambda ax: (ax.plot(seconds, ok, label="201"),
-                                   ax.plot(seconds, failed, label="failed")), "requests per second"),
-        ("latency", lambda ax: [ax.plot(busy, lat[p], label=f"p{p}") for p in lat], "latency (ms)"),
-    ):
+    for path, draw, ylabel in zip(chart_paths(directory, stem), (
+        lambda ax: (ax.plot(seconds, ok, label="201"), ax.plot(seconds, failed, label="failed")),
+        lambda ax: [ax.plot(busy, lat[p], label=f"p{p}") for p in lat],
+    ), ("requests per second", "latency (ms)")):
         figure, ax = plt.subplots(figsize=(10, 4.5))
         draw(ax)
         for phase, at in starts.items():
@@ -140,22 +139,26 @@ def charts_write(records: list[Record], directory: Path, stem: str = "requests",
         ax.legend(loc="upper right")
         ax.grid(alpha=0.3)
         figure.tight_layout()
-        path = directory / f"{stem}_{name}.png"
         figure.savefig(path, dpi=100)
         plt.close(figure)
         paths.append(path)
     return paths
 
 
+def chart_paths(directory: Path, stem: str) -> tuple[Path, Path]:
+    return directory / f"{stem}_throughput.png", directory / f"{stem}_latency.png"
+
+
 def report_write(records: list[Record], *, report_path: Path | None, csv_path: Path | None,
-                 charts_dir: Path | None, stem: str = "requests",
-                 max_stores: int | None = None) -> dict:
-    """Everything the run leaves behind, the JSON report first; returns the report."""
-    report = report_build(records)
+                 charts_dir: Path | None, stem: str = "requests", max_stores: int | None = None,
+                 report: dict | None = None) -> dict:
+    """Everything the run leaves behind, the JSON report first; returns the report.
+
+    report: one already built from these records (with figures only the run knows)."""
+    report = dict(report) if report is not None else report_build(records)
     report["phase_starts"] = phase_starts(records, max_stores)
     if charts_dir is not None:
-        report["charts"] = [str(directory_file) for directory_file in (
-            charts_dir / f"{stem}_throughput.png", charts_dir / f"{stem}_latency.png")]
+        report["charts"] = [str(path) for path in chart_paths(charts_dir, stem)]
     if report_path is not None:
         json_write(report, report_path)
     if csv_path is not None:
