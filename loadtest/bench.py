@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +21,8 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from tigle_project.stack import ROOT, analytics_start, web_start, worker_start
+from loadtest.cpu import CpuMeter, children_cpu, machine_cpu, named_cpu, tree_cpu
+from tigle_project.stack import ROOT, Process, analytics_start, web_start, worker_start
 
 RESULTS = ROOT / "results"
 MYSQL = os.environ.get("TIGLE_BENCH_MYSQL", "mysql://root@127.0.0.1:3306")
@@ -108,12 +110,23 @@ def losses(accepted: int, *counts: int | None) -> tuple[int, int]:
     return max(0, accepted - min(known)), max(0, max(known) - accepted)
 
 
+def cpu_meter(processes: list[Process]) -> CpuMeter:
+    """CPU per component: this run's processes, the client, the broker and the database."""
+    counters = {process.name: (lambda pid=process.popen.pid: tree_cpu(pid))
+                for process in processes}
+    counters |= {"client": children_cpu, "rabbitmq": lambda: named_cpu("beam.smp"),
+                 "mariadb": lambda: named_cpu("mariadbd"), "machine": machine_cpu}
+    return CpuMeter(counters)
+
+
 def mode_run(mode: Mode, stores: int, per_hour: int) -> dict:
     """One mode: start what it needs, run the day, wait for the drain, count losses."""
     env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}",
            "CELERY_BROKER_URL": f"{AMQP}/{VHOST}", "DJANGO_SECRET_KEY": "bench", **mode.env}
     services_reset(env)
     out = RESULTS / "bench" / f"{mode.name}-{stores}"
+    # A checkpoint of an earlier run would describe a stream that no longer exists.
+    shutil.rmtree(out, ignore_errors=True)
     processes, address = [], None
     try:
         if mode.worker:
@@ -124,18 +137,25 @@ def mode_run(mode: Mode, stores: int, per_hour: int) -> dict:
         web, base = web_start({**env, **({"ANALYTICS_ADDRESS": address} if address else {})},
                               out / "logs")
         processes.append(web)
+        meter = cpu_meter(processes)
+        meter.start()
         report = store_day(base, out, stores, per_hour)
         ended = time.monotonic()
         accepted = report["successful"]
         written = counted = None
+        caught_up: dict[str, float] = {}  # component -> seconds after the last request
         deadline = ended + 300
         while time.monotonic() < deadline:
             written = purchases_written() if mode.database else None
             counted = purchases_counted(address) if address else None
+            for name, n in (("database", written), ("analytics", counted)):
+                if n is not None and n >= accepted:
+                    caught_up.setdefault(name, round(time.monotonic() - ended, 2))
             if all(n is None or n >= accepted for n in (written, counted)):
                 break
             time.sleep(0.1)
         drain = time.monotonic() - ended
+        cpu = meter.stop()
     finally:
         for process in reversed(processes):
             process.stop()
@@ -149,7 +169,9 @@ def mode_run(mode: Mode, stores: int, per_hour: int) -> dict:
         "max_ms": report["max_ms"], "drain_s": round(drain, 2) if done else None,
         "lost": lost, "duplicates": duplicates,
         "successful": accepted, "failed": report["failed"],
-        "written": written, "counted": counted,
+        "written": written, "counted": counted, "caught_up_s": caught_up,
+        "cpu_ms_per_purchase": {name: round(1000 * seconds / max(accepted, 1), 3)
+                                for name, seconds in cpu.items()},
     }
 
 

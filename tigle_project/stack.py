@@ -18,11 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def web_argv(port: int, workers: int = 2, threads: int = 8) -> list[str]:
+def web_argv(port: int) -> list[str]:
+    # Workers and threads come from gunicorn_conf (WEB_CONCURRENCY, WEB_THREADS), as in production.
     return [
         sys.executable, "-m", "gunicorn", "-c", "python:tigle_project.gunicorn_conf",
-        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-        "tigle_project.wsgi",
+        "--bind", f"127.0.0.1:{port}", "tigle_project.wsgi",
     ]
 
 

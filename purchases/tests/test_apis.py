@@ -179,7 +179,7 @@ def test_it_publishes_on_a_confirm_mode_channel_when_durable(client, broker):
     from purchases import publisher
 
     assert post(client).status_code == 201
-    assert publisher._local.producer.channel._confirm_selected
+    assert publisher.publisher().channel._confirm_selected
 
 
 @pytest.mark.django_db
@@ -194,17 +194,17 @@ def test_it_publishes_when_the_broker_socket_is_past_descriptor_1024(client, bro
     if hard != resource.RLIM_INFINITY and hard < 1200:
         pytest.skip(f"the descriptor limit ({hard}) is too low")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
-    publisher._connection_drop()  # frees its descriptor before the holes are filled
+    publisher.publisher_drop()  # frees its descriptor before the holes are filled
     # Descriptors are handed out lowest first: fill every hole below 1030.
     filler = [os.open(os.devnull, os.O_RDONLY)]
     while filler[-1] < 1030:
         filler.append(os.open(os.devnull, os.O_RDONLY))
     try:
         assert post(client).status_code == 201
-        assert publisher._local.connection.connection.sock.fileno() > 1024
+        assert publisher.publisher().socket.fileno() > 1024
         assert post(client).status_code == 201
     finally:
-        publisher._connection_drop()
+        publisher.publisher_drop()
         for fd in filler:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -1,0 +1,89 @@
+"""CPU time per component during a bench run, read from /proc (Linux).
+
+On a 2-core machine that runs everything, throughput is bought with CPU: the bench reports
+how many milliseconds of CPU each component spent per purchase, so each optimisation shows
+where its gain came from.
+"""
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Callable
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        # The command name may hold spaces and parentheses: split after the last ')'.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu_seconds(fields: list[str]) -> float:
+    # utime, stime: fields 14 and 15 of proc(5), 12 and 13 after the name.
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its living descendants."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for pid in _all_pids():
+        fields = _stat(pid)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(pid)
+            times[pid] = _cpu_seconds(fields)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def named_cpu(*names: str) -> float:
+    """CPU seconds of every process whose command name is one of names (beam.smp, mariadbd)."""
+    total = 0.0
+    for pid in _all_pids():
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in names:
+            fields = _stat(pid)
+            total += _cpu_seconds(fields) if fields else 0.0
+    return total
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (a finished load client)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """Differences of named CPU counters between start() and stop()."""
+
+    def __init__(self, counters: dict[str, Callable[[], float]]) -> None:
+        self.counters = counters
+        self.started: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.started = {name: read() for name, read in self.counters.items()}
+
+    def stop(self) -> dict[str, float]:
+        return {name: round(read() - self.started[name], 2) for name, read in self.counters.items()}
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine spent busy (every core, every process, the kernel)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / TICKS
