@@ -1,11 +1,13 @@
 """make bench: the same Locust store day against each write mode, side by side, on this
-machine's MariaDB and RabbitMQ; writes results/bench.json and BENCHMARKS.md.
+machine's MariaDB and RabbitMQ; writes results/bench.json, BENCHMARKS.md and PNG plots.
 
-    python -m loadtest.bench [--quick] [--stores N] [--per-hour N]
+    python -m loadtest.bench [--quick] [--stores N] [--per-hour N] [--parts modes,sweep,queries]
 
-Modes: ceiling (the web answers 201 without validating or publishing), durable (queue mode,
+modes: ceiling (the web answers 201 without validating or publishing), durable (queue mode,
 persistent messages and confirms: the default), transient (TIGLE_DURABLE=0), sync (written
-inside the request). Each mode gets a fresh database and vhost.
+inside the request); the durable run also samples the queue depth. sweep: durable mode at
+32 to 1,024 stores. queries: top-N latency over gRPC and REST while the durable day runs,
+analytics holding 100,000 items x 1,024 stores. Each run gets a fresh database and vhost.
 """
 from __future__ import annotations
 
@@ -16,18 +18,28 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from kombu import Connection
+
+from loadtest import bench_report
 from loadtest.cpu import CpuMeter, children_cpu, machine_cpu, named_cpu, tree_cpu
+from loadtest.preload import matrix_preload
+from purchases.events import ANALYTICS_STREAM, DB_QUEUE
 from tigle_project.stack import ROOT, Process, analytics_start, web_start, worker_start
 
 RESULTS = ROOT / "results"
 MYSQL = os.environ.get("TIGLE_BENCH_MYSQL", "mysql://root@127.0.0.1:3306")
 AMQP = os.environ.get("TIGLE_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 DATABASE, VHOST = "tigle_bench", "tigle-bench"
+# Plots BENCHMARKS.md shows: committed, unlike results/.
+PLOTS = ROOT / "loadtest" / "plots"
+STORE_COUNTS = (32, 64, 128, 256, 512, 1024)
+QUERY_ITEMS, QUERY_STORES = 100_000, 1024
 
 
 @dataclass(frozen=True)
@@ -43,8 +55,7 @@ MODES = [
     Mode("ceiling", {"TIGLE_BENCH_CEILING": "1"}, worker=False, analytics=False, database=False),
     Mode("durable", {"TIGLE_DURABLE": "1"}, worker=True, analytics=True, database=True),
     Mode("transient", {"TIGLE_DURABLE": "0"}, worker=True, analytics=True, database=True),
-    # Sync mode writes the database only: nothing reaches the analytics stream.
-    Mode("sync", {"TIGLE_WRITE_MODE": "sync"}, worker=False, analytics=False, database=True),
+    Mode("sync", {"TIGLE_WRITE_MODE": "sync"}, worker=False, analytics=True, database=True),
 ]
 
 
@@ -119,60 +130,126 @@ def cpu_meter(processes: list[Process]) -> CpuMeter:
     return CpuMeter(counters)
 
 
-def mode_run(mode: Mode, stores: int, per_hour: int) -> dict:
-    """One mode: start what it needs, run the day, wait for the drain, count losses."""
+class DepthSampler(threading.Thread):
+    """purchases.db's ready messages and the stream messages analytics has not counted yet."""
+
+    def __init__(self, amqp_url: str, address: str, *, counted_before: int = 0,
+                 interval: float = 0.5) -> None:
+        super().__init__(name="depth-sampler", daemon=True)
+        self.amqp_url, self.address = amqp_url, address
+        self.counted_before, self.interval = counted_before, interval
+        self.samples: list[dict] = []
+        self.stop = threading.Event()
+        self.started_at = time.monotonic()
+
+    def run(self) -> None:
+        with Connection(self.amqp_url) as connection:
+            channel = connection.default_channel
+            while not self.stop.wait(self.interval):
+                db = channel.queue_declare(DB_QUEUE, passive=True).message_count
+                stream = channel.queue_declare(ANALYTICS_STREAM, passive=True).message_count
+                counted = purchases_counted(self.address) - self.counted_before
+                self.samples.append({"t": round(time.monotonic() - self.started_at, 2),
+                                     "db_ready": db, "analytics_backlog": max(0, stream - counted)})
+
+
+def query_client_start(address: str, base: str, rate: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtest.query_latency", "--grpc", address, "--rest", base,
+         "--stores", str(QUERY_STORES), "--items", str(QUERY_ITEMS), "--rate", str(rate)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
+             sample_depth: bool = False, query_rate: float | None = None) -> dict:
+    """One run: start what it needs, run the day, wait for the drain, count losses.
+
+    query_rate: analytics starts on a full 100,000 x 1,024 matrix and a client measures
+    top-N latency at that rate while the day runs.
+    """
+    amqp_url = f"{AMQP}/{VHOST}"
     env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}",
-           "CELERY_BROKER_URL": f"{AMQP}/{VHOST}", "DJANGO_SECRET_KEY": "bench", **mode.env}
+           "CELERY_BROKER_URL": amqp_url, "DJANGO_SECRET_KEY": "bench", **mode.env}
     services_reset(env)
-    out = RESULTS / "bench" / f"{mode.name}-{stores}"
+    out = RESULTS / "bench" / (name or f"{mode.name}-{stores}")
     # A checkpoint of an earlier run would describe a stream that no longer exists.
     shutil.rmtree(out, ignore_errors=True)
-    processes, address = [], None
+    processes, address, preloaded = [], None, 0
+    sampler = queries = None
     try:
         if mode.worker:
             processes.append(worker_start(env, out / "logs"))
         if mode.analytics:
+            if query_rate:
+                preloaded = matrix_preload(out / "analytics", stores=QUERY_STORES,
+                                           items=QUERY_ITEMS)
             analytics, address = analytics_start(env, out / "logs", state_dir=out / "analytics")
             processes.append(analytics)
         web, base = web_start({**env, **({"ANALYTICS_ADDRESS": address} if address else {})},
                               out / "logs")
         processes.append(web)
         meter = cpu_meter(processes)
+        if sample_depth and address:
+            sampler = DepthSampler(amqp_url, address, counted_before=preloaded)
+            sampler.start()
+        if query_rate and address:
+            queries = query_client_start(address, base, query_rate)
         meter.start()
         report = store_day(base, out, stores, per_hour)
         ended = time.monotonic()
+        query_latency = json.loads(queries.communicate(timeout=60)[0]) if queries else None
         accepted = report["successful"]
         written = counted = None
         caught_up: dict[str, float] = {}  # component -> seconds after the last request
         deadline = ended + 300
         while time.monotonic() < deadline:
             written = purchases_written() if mode.database else None
-            counted = purchases_counted(address) if address else None
-            for name, n in (("database", written), ("analytics", counted)):
+            counted = purchases_counted(address) - preloaded if address else None
+            for component, n in (("database", written), ("analytics", counted)):
                 if n is not None and n >= accepted:
-                    caught_up.setdefault(name, round(time.monotonic() - ended, 2))
+                    caught_up.setdefault(component, round(time.monotonic() - ended, 2))
             if all(n is None or n >= accepted for n in (written, counted)):
                 break
             time.sleep(0.1)
         drain = time.monotonic() - ended
         cpu = meter.stop()
     finally:
+        if sampler is not None:
+            sampler.stop.set()
+            sampler.join(timeout=5)
+        if queries is not None and queries.poll() is None:
+            queries.kill()
         for process in reversed(processes):
             process.stop()
     done = [n for n in (written, counted) if n is not None]
     seconds = report["wall_time_s"] + (drain if done else 0.0)
     lost, duplicates = losses(accepted, written, counted)
-    return {
+    result = {
         "mode": mode.name, "stores": stores, "accepted_rps": round(accepted / report["wall_time_s"], 1),
         "end_to_end_rps": round(accepted / seconds, 1) if done else None,
         "mean_ms": report["mean_ms"], "median_ms": report["median_ms"], "p99_ms": report["p99_ms"],
         "max_ms": report["max_ms"], "drain_s": round(drain, 2) if done else None,
         "lost": lost, "duplicates": duplicates,
-        "successful": accepted, "failed": report["failed"],
+        "successful": accepted, "failed": report["failed"], "per_hour": per_hour,
         "written": written, "counted": counted, "caught_up_s": caught_up,
-        "cpu_ms_per_purchase": {name: round(1000 * seconds / max(accepted, 1), 3)
-                                for name, seconds in cpu.items()},
+        "cpu_ms_per_purchase": {component: round(1000 * seconds / max(accepted, 1), 3)
+                                for component, seconds in cpu.items()},
     }
+    if sampler is not None:
+        result["depth_samples"] = sampler.samples
+    if query_latency is not None:
+        result["query_latency"] = query_latency
+    return result
+
+
+def calibration_seconds() -> float:
+    """A fixed piece of pure-Python work: tells a slow machine from a slow change."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(range(10**7))
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
 
 
 def machine() -> dict:
@@ -181,62 +258,82 @@ def machine() -> dict:
     memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal"))
     return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(memory / 2**20, 1),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "calibration_s": calibration_seconds()}
 
 
-def markdown(results: list[dict], host: dict, command: str) -> str:
-    ceiling = next((r["accepted_rps"] for r in results if r["mode"] == "ceiling"), None)
-    lines = [
-        "# Benchmarks", "",
-        f"Written by `{command}` on {time.strftime('%Y-%m-%d')}: {host['cpus']} cores "
-        f"({host['cpu']}), {host['memory_gib']} GiB, Python {host['python']}; MariaDB, RabbitMQ, "
-        "web (gunicorn), worker, analytics and the Locust client all on this one machine. "
-        "Raw figures: `results/bench.json`; each run's report, CSV and charts: `results/bench/`.",
-        "",
-        "| mode | stores | accepted/s | x ceiling | end to end/s | mean ms | median ms | p99 ms "
-        "| max ms | drain s | lost | duplicates |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        share = f"{r['accepted_rps'] / ceiling:.2f}" if ceiling else "-"
-        lines.append(
-            f"| {r['mode']} | {r['stores']} | {r['accepted_rps']:.0f} | {share} | "
-            f"{r['end_to_end_rps'] or '-'} | {r['mean_ms']:.1f} | {r['median_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['drain_s'] if r['drain_s'] is not None else '-'} "
-            f"| {r['lost']} | {r['duplicates']} |")
-    lines += ["", "End to end: from the first request until the last accepted purchase is in the "
-              "database and counted by analytics (sync mode: in the database; analytics gets "
-              "nothing in sync mode yet). Lost: accepted (201) but missing from the database or "
-              "analytics; duplicates: counted more than once.", ""]
-    return "\n".join(lines)
+def depth_summary(samples: list[dict]) -> dict:
+    return {"interval_s": 0.5, "samples": samples,
+            "max_db_ready": max((s["db_ready"] for s in samples), default=0),
+            "max_analytics_backlog": max((s["analytics_backlog"] for s in samples), default=0)}
+
+
+def write_outputs(bench: dict, quick: bool) -> None:
+    """results/bench.json, the plots, and BENCHMARKS.md (its history section kept)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench.json").write_text(json.dumps(bench, indent=2) + "\n")
+    plots_dir = PLOTS if not quick else RESULTS / "bench"
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    plots = {}
+    for key, draw in (("sweep", bench_report.sweep_plot), ("queries", bench_report.queries_plot)):
+        if bench.get(key):
+            path = plots_dir / f"{key}.png"
+            draw(bench[key], path)
+            plots[key] = os.path.relpath(path, ROOT)
+    if bench.get("depth"):
+        path = plots_dir / "depth.png"
+        bench_report.depth_plot(bench["depth"]["samples"], path)
+        plots["depth"] = os.path.relpath(path, ROOT)
+    target = ROOT / "BENCHMARKS.md"
+    history = bench_report.history_kept(target.read_text() if target.exists() else "")
+    target.write_text(bench_report.markdown(bench, history, plots))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a small day: a few minutes in all")
-    parser.add_argument("--stores", type=int, help="stores (default 256, quick 32)")
-    parser.add_argument("--per-hour", type=int, help="purchases per store per hour (default 60, quick 20)")
+    parser.add_argument("--quick", action="store_true", help="every part, small: a few minutes")
+    parser.add_argument("--stores", type=int, help="stores for the modes (default 256, quick 32)")
+    parser.add_argument("--per-hour", type=int,
+                        help="purchases per store per hour for the modes (default 60, quick 20)")
     parser.add_argument("--modes", default=",".join(m.name for m in MODES))
+    parser.add_argument("--parts", default="modes,sweep,queries")
     args = parser.parse_args(argv)
     stores = args.stores or (32 if args.quick else 256)
     per_hour = args.per_hour or (20 if args.quick else 60)
-    modes = [m for m in MODES if m.name in args.modes.split(",")]
-    results = []
-    for mode in modes:
-        print(f"bench: {mode.name}, {stores} stores x 9 x {per_hour} ...", flush=True)
-        result = mode_run(mode, stores, per_hour)
-        print(f"  {json.dumps(result)}", flush=True)
-        results.append(result)
-    host = machine()
+    parts = set(args.parts.split(","))
+    durable = next(m for m in MODES if m.name == "durable")
     command = "make bench" + (" QUICK=1" if args.quick else "")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench.json").write_text(json.dumps(
-        {"machine": host, "command": command, "modes": {r["mode"]: r for r in results}},
-        indent=2) + "\n")
-    (ROOT / "BENCHMARKS.md").write_text(markdown(results, host, command))
+    bench: dict = {"machine": machine(), "command": command, "modes": {}}
+
+    def run(label: str, *run_args, **run_kwargs) -> dict:
+        print(f"bench: {label} ...", flush=True)
+        result = mode_run(*run_args, **run_kwargs)
+        print("  " + json.dumps({k: v for k, v in result.items() if k != "depth_samples"}),
+              flush=True)
+        return result
+
+    if "modes" in parts:
+        for mode in (m for m in MODES if m.name in args.modes.split(",")):
+            result = run(f"{mode.name}, {stores} stores x 9 x {per_hour}", mode, stores,
+                         per_hour, sample_depth=mode is durable)
+            if "depth_samples" in result:
+                bench["depth"] = depth_summary(result.pop("depth_samples"))
+            bench["modes"][mode.name] = result
+    if "sweep" in parts:
+        counts = STORE_COUNTS[:3] if args.quick else STORE_COUNTS
+        sweep_per_hour = 5 if args.quick else 20
+        bench["sweep"] = [run(f"sweep, {n} stores x 9 x {sweep_per_hour}", durable, n,
+                              sweep_per_hour, name=f"sweep-{n}") for n in counts]
+    if "queries" in parts:
+        result = run(f"queries under ingest, {stores} stores, {QUERY_ITEMS} x {QUERY_STORES}",
+                     durable, stores, per_hour, name="queries", query_rate=50)
+        bench["queries"] = {"items": QUERY_ITEMS, "stores": QUERY_STORES, "rate": 50,
+                            "latency": result.pop("query_latency"), "ingest": result}
+    write_outputs(bench, args.quick)
     print((ROOT / "BENCHMARKS.md").read_text())
-    return 1 if any(r["lost"] or r["duplicates"] for r in results) else 0
+    runs = [*bench["modes"].values(), *bench.get("sweep", []),
+            *([bench["queries"]["ingest"]] if "queries" in bench else [])]
+    return 1 if any(r["lost"] or r["duplicates"] for r in runs) else 0
 
 
 if __name__ == "__main__":

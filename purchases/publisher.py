@@ -26,7 +26,7 @@ from django.conf import settings
 from kombu import Connection, Producer
 from kombu.serialization import dumps
 
-from purchases.events import DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
+from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
 from purchases.topology import is_amqp, topology_declare
 from tigle_project.celery_app import app
 
@@ -79,7 +79,8 @@ class ConfirmPipeline:
         self._reader = threading.Thread(target=self._read, name="publish-confirms", daemon=True)
         self._reader.start()
 
-    def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float) -> None:
+    def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float,
+                routing: tuple[str, str] = (EXCHANGE, DB_QUEUE)) -> None:
         deadline = time.monotonic() + timeout
         waiter = _Waiter()
         if not self._write_lock.acquire(timeout=timeout):
@@ -98,7 +99,7 @@ class ConfirmPipeline:
                 # Not basic_publish(): with the connection.blocked capability it reads the
                 # socket before each write, which belongs to the reader thread here.
                 self.channel.send_method(
-                    spec.Basic.Publish, "Bssbb", (0, EXCHANGE, DB_QUEUE, True, False), message)
+                    spec.Basic.Publish, "Bssbb", (0, *routing, True, False), message)
             except Exception as exc:
                 self.close(f"write failed: {exc!r}")
         finally:
@@ -171,10 +172,12 @@ class FilesystemPublisher:
         self._producer = Producer(connection.default_channel, auto_declare=False)
         self._lock = threading.Lock()
 
-    def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float) -> None:
+    def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float,
+                routing: tuple[str, str] = (EXCHANGE, DB_QUEUE)) -> None:
+        exchange, routing_key = routing
         try:
             with self._lock:
-                self._producer.publish(body, exchange=EXCHANGE, routing_key=DB_QUEUE,
+                self._producer.publish(body, exchange=exchange, routing_key=routing_key,
                                        headers=headers, retry=False, **properties)
         except Exception as exc:
             self.close(repr(exc))
@@ -237,8 +240,12 @@ def publisher_drop() -> None:
         current.close("closed on request")
 
 
-def event_publish(*, event: PurchaseEvent) -> None:
-    """Publish and return only once the broker confirmed it."""
+def event_publish(*, event: PurchaseEvent, analytics_only: bool = False) -> None:
+    """Publish and return only once the broker confirmed it.
+
+    analytics_only: straight to the analytics stream, not through the fanout (sync mode,
+    where the row is already written).
+    """
     # Celery would saferepr() the whole event for monitoring tools: 13% of a request's CPU.
     message = app.amqp.as_task_v2(
         event.id, TASK_NAME, args=(event.to_dict(),),
@@ -253,8 +260,9 @@ def event_publish(*, event: PurchaseEvent) -> None:
     }
     timeout = settings.TIGLE_PUBLISH_TIMEOUT
     try:
-        publisher(timeout).publish(body=body.encode(), headers=message.headers,
-                                   properties=properties, timeout=timeout)
+        publisher(timeout).publish(
+            body=body.encode(), headers=message.headers, properties=properties, timeout=timeout,
+            routing=("", ANALYTICS_STREAM) if analytics_only else (EXCHANGE, DB_QUEUE))
     except PublishFailed as exc:
         log.warning("publish of %s failed: %s", event.id, exc)
         raise

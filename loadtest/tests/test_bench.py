@@ -1,9 +1,19 @@
 """The benchmark's bookkeeping (the benchmark itself is make bench, never a test)."""
-from loadtest.bench import losses, markdown
+import json
+
+import numpy as np
+
+from analytics.checkpoint import checkpoint_load
+from loadtest import bench_report
+from loadtest.bench import depth_summary, losses
+from loadtest.cpu import CpuMeter, machine_cpu, tree_cpu
+from loadtest.preload import matrix_preload
 
 RESULT = {"mode": "durable", "stores": 32, "accepted_rps": 961.0, "end_to_end_rps": 957.1,
           "mean_ms": 26.0, "median_ms": 24.1, "p99_ms": 67.1, "max_ms": 284.1, "drain_s": 0.03,
-          "lost": 0, "duplicates": 0}
+          "lost": 0, "duplicates": 0, "successful": 5760,
+          "cpu_ms_per_purchase": {"web": 0.9, "worker": 0.4, "machine": 2.5}}
+HOST = {"cpus": 2, "cpu": "x", "memory_gib": 24, "python": "3.11", "calibration_s": 0.2}
 
 
 def test_it_counts_losses_and_duplicates_against_every_count():
@@ -14,10 +24,57 @@ def test_it_counts_losses_and_duplicates_against_every_count():
     assert losses(100, 99, None) == (1, 0)
 
 
-def test_the_table_compares_each_mode_with_the_ceiling():
+def test_the_tables_compare_each_mode_with_the_ceiling_and_show_cpu():
     ceiling = {**RESULT, "mode": "ceiling", "accepted_rps": 2887.0, "end_to_end_rps": None,
-               "drain_s": None}
-    text = markdown([ceiling, RESULT], {"cpus": 2, "cpu": "x", "memory_gib": 24, "python": "3.11"},
-                    "make bench")
+               "drain_s": None, "cpu_ms_per_purchase": {"web": 0.5}}
+    bench = {"machine": HOST, "command": "make bench",
+             "modes": {"ceiling": ceiling, "durable": RESULT}}
+    text = bench_report.markdown(bench, bench_report.history_kept(""), {})
     assert "| durable | 32 | 961 | 0.33 | 957.1 |" in text
     assert "| ceiling | 32 | 2887 | 1.00 | - |" in text
+    assert "| durable | 0.900 | 0.400 | - | - | - | - | 2.500 |" in text
+
+
+def test_a_rerun_keeps_the_hand_kept_history_and_replaces_the_rest():
+    bench = {"machine": HOST, "command": "make bench", "modes": {"durable": RESULT}}
+    history = (f"{bench_report.HISTORY_START}\n## Steps\n- pipelined confirms: +10%\n"
+               f"{bench_report.HISTORY_END}")
+    old = "# Benchmarks\nold table\n\n" + history + "\n"
+    text = bench_report.markdown(bench, bench_report.history_kept(old), {})
+    assert "- pipelined confirms: +10%" in text and "old table" not in text
+    assert text.count(bench_report.HISTORY_START) == 1
+
+
+def test_it_draws_the_sweep_depth_and_query_plots(tmp_path):
+    sweep = [{**RESULT, "stores": n} for n in (32, 64, 128)]
+    bench_report.sweep_plot(sweep, tmp_path / "sweep.png")
+    depth = depth_summary([{"t": 0.5, "db_ready": 3, "analytics_backlog": 10},
+                           {"t": 1.0, "db_ready": 0, "analytics_backlog": 2}])
+    assert (depth["max_db_ready"], depth["max_analytics_backlog"]) == (3, 10)
+    bench_report.depth_plot(depth["samples"], tmp_path / "depth.png")
+    latency = {"count": 10, "p50_ms": 0.5, "p99_ms": 1.5, "max_ms": 2.0, "errors": 0}
+    bench_report.queries_plot({"items": 100, "stores": 4, "latency": {"grpc_top_items": latency}},
+                              tmp_path / "queries.png")
+    for name in ("sweep", "depth", "queries"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_preloaded_matrix_has_every_item_in_every_store(tmp_path):
+    purchases = matrix_preload(tmp_path, stores=8, items=300)
+    state = checkpoint_load(tmp_path)
+    totals = state.matrix.totals()
+    assert (totals.stores, totals.items, totals.purchases) == (8, 300, purchases)
+    assert state.last_offset == -1  # the live stream is added from its first offset
+    top = state.matrix.top_items(8, 3)
+    assert len(top) == 3 and all(quantity >= 1 for _, quantity in top)
+    assert json.dumps(top)  # plain ints, ready for the API
+
+
+def test_the_cpu_meter_sees_this_process_work():
+    import os
+
+    meter = CpuMeter({"me": lambda: tree_cpu(os.getpid()), "machine": machine_cpu})
+    meter.start()
+    np.random.default_rng(0).random(3_000_000).sort()
+    used = meter.stop()
+    assert used["me"] > 0 and used["machine"] >= used["me"] - 0.05

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from kombu import Connection
 
 from purchases.events import DB_QUEUE
 from purchases.tests.proxy import FaultProxy
+from purchases.tests.run_env import AMQP, VHOST, rabbitmqctl
 from purchases.topology import topology_declare
 from tigle_project.stack import Process, analytics_start, web_start, worker_start
 
@@ -101,3 +103,17 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def own_stack(stack):
+    """The stack on a vhost of this test's own: a stream cannot be purged between tests."""
+    vhost = f"{VHOST}-{secrets.token_hex(3)}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, urllib.parse.urlsplit(AMQP).username or "guest",
+                ".*", ".*", ".*")
+    stack.env["CELERY_BROKER_URL"] = f"{AMQP}/{vhost}"
+    stack.vhost = vhost
+    yield stack
+    stack.stop()
+    rabbitmqctl("delete_vhost", vhost)

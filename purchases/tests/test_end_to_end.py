@@ -4,7 +4,10 @@ import subprocess
 import sys
 
 import pytest
+from kombu import Connection
 
+from purchases.events import DB_QUEUE
+from purchases.tests.conftest import queue_depth
 from purchases.tests.helpers import (
     assert_written_exactly,
     database_purchases,
@@ -32,14 +35,24 @@ def test_it_writes_every_accepted_purchase_to_mariadb_field_by_field(stack, dura
     assert_written_exactly(sent, rows)
 
 
-def test_it_writes_inside_the_request_in_sync_mode(stack):
-    stack.start_web(TIGLE_WRITE_MODE="sync")
+def test_it_writes_inside_the_request_in_sync_mode_and_tells_analytics(own_stack):
+    from analytics import client
+
+    stack = own_stack
+    _, address = stack.start_analytics()
+    stack.start_web(TIGLE_WRITE_MODE="sync", ANALYTICS_ADDRESS=address)
     sent = purchases_stream(stack.base, 100, threads=4)
     assert [one.status for one in sent] == [201] * 100
     # No worker runs: every row was committed before its 201.
     rows = database_purchases(stack.database_url)
     assert len(rows) == 100
     assert_written_exactly(sent, rows)
+    # Analytics counts them once, and nothing waits in purchases.db for a second write.
+    wait_until(lambda: client.stats(address)["purchases"] >= 100, 30, "analytics counted all")
+    units = sum(quantity for one in sent for _, quantity in one.items)
+    assert (client.stats(address)["purchases"], client.stats(address)["units"]) == (100, units)
+    with Connection(stack.env["CELERY_BROKER_URL"]) as connection:
+        assert queue_depth(connection, DB_QUEUE) == 0
 
 
 def test_it_works_on_the_embedded_defaults(tmp_path):

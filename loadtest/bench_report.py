@@ -1,0 +1,184 @@
+"""BENCHMARKS.md and the PNG plots from make bench's results.
+
+Everything in BENCHMARKS.md is regenerated on each run except the section between the
+HISTORY markers: the steps taken and what each gained, kept by hand across runs.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+HISTORY_START = "<!-- history: kept by hand across runs -->"
+HISTORY_END = "<!-- /history -->"
+COMPONENTS = ["web", "worker", "analytics", "client", "rabbitmq", "mariadb"]
+
+
+def history_kept(old_text: str) -> str:
+    """The hand-kept section of an earlier BENCHMARKS.md, markers included."""
+    start, end = old_text.find(HISTORY_START), old_text.find(HISTORY_END)
+    if start == -1 or end < start:
+        return f"{HISTORY_START}\n## Steps and what each gained\n\n(none recorded yet)\n{HISTORY_END}"
+    return old_text[start:end + len(HISTORY_END)]
+
+
+def _cell(value, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def modes_table(results: list[dict]) -> list[str]:
+    ceiling = next((r["accepted_rps"] for r in results if r["mode"] == "ceiling"), None)
+    lines = [
+        "| mode | stores | accepted/s | x ceiling | end to end/s | mean ms | median ms | p99 ms "
+        "| max ms | drain s | lost | duplicates |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        share = f"{r['accepted_rps'] / ceiling:.2f}" if ceiling else "-"
+        lines.append(
+            f"| {r['mode']} | {r['stores']} | {r['accepted_rps']:.0f} | {share} | "
+            f"{_cell(r['end_to_end_rps'])} | {r['mean_ms']:.1f} | {r['median_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {_cell(r['drain_s'])} "
+            f"| {r['lost']} | {r['duplicates']} |")
+    return lines
+
+
+def cpu_table(results: list[dict]) -> list[str]:
+    lines = ["| mode | " + " | ".join(COMPONENTS) + " | whole machine |",
+             "|---|" + "---|" * (len(COMPONENTS) + 1)]
+    for r in results:
+        cpu = r.get("cpu_ms_per_purchase") or {}
+        lines.append(f"| {r['mode']} | " + " | ".join(_cell(cpu.get(c), ".3f") for c in COMPONENTS)
+                     + f" | {_cell(cpu.get('machine'), '.3f')} |")
+    return lines
+
+
+def sweep_table(sweep: list[dict]) -> list[str]:
+    lines = ["| stores | purchases | accepted/s | end to end/s | median ms | p99 ms | max ms "
+             "| drain s | lost | duplicates |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sweep:
+        lines.append(f"| {r['stores']} | {r['successful']} | {r['accepted_rps']:.0f} | "
+                     f"{_cell(r['end_to_end_rps'])} | {r['median_ms']:.1f} | {r['p99_ms']:.1f} | "
+                     f"{r['max_ms']:.1f} | {_cell(r['drain_s'])} | {r['lost']} | {r['duplicates']} |")
+    return lines
+
+
+def queries_table(queries: dict) -> list[str]:
+    lines = ["| query | count | p50 ms | p99 ms | max ms | errors |", "|---|---|---|---|---|---|"]
+    for kind, s in queries["latency"].items():
+        lines.append(f"| {kind.replace('_', ' ')} | {s['count']} | {_cell(s['p50_ms'])} | "
+                     f"{_cell(s['p99_ms'])} | {_cell(s['max_ms'])} | {s['errors']} |")
+    return lines
+
+
+def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
+    host = bench["machine"]
+    results = list(bench["modes"].values())
+    lines = [
+        "# Benchmarks", "",
+        f"Written by `{bench['command']}` on {time.strftime('%Y-%m-%d')}: {host['cpus']} cores "
+        f"({host['cpu']}), {host['memory_gib']} GiB, Python {host['python']}; MariaDB, RabbitMQ, "
+        "web (gunicorn), worker, analytics and the Locust client all on this one machine. "
+        f"CPU speed check: `sum(range(10**7))` took {host.get('calibration_s', '-')} s "
+        "(machines of this kind have measured 0.09 to 0.26 s: compare runs only with that in "
+        "mind). Raw figures: `results/bench.json`; each run's report, CSV, logs and charts: "
+        "`results/bench/`.", "",
+        f"## Write modes, {results[0]['stores'] if results else '-'} stores, the same Locust day", "",
+        *modes_table(results), "",
+        "End to end: from the first request until the last accepted purchase is in the database "
+        "and counted by analytics. Lost: accepted (201) but missing from the database or from "
+        "analytics; duplicates: counted more than once. The client is the seed's: every store "
+        "sends its next purchase as soon as the last one is answered, so latency is the number "
+        "of stores open divided by the throughput (Little's law), not a property of one request.",
+        "", "### CPU per purchase (ms), by component", "", *cpu_table(results), "",
+        "Read from /proc over the run and its drain: where the two cores went.", "",
+    ]
+    if bench.get("sweep"):
+        lines += ["## Durable mode against the number of stores", "", *sweep_table(bench["sweep"]),
+                  "", f"![throughput and latency against stores]({plots['sweep']})", ""]
+    if bench.get("depth"):
+        depth = bench["depth"]
+        lines += ["## Queue depth during the durable run", "",
+                  f"Deepest `purchases.db` backlog (ready messages): {depth['max_db_ready']}; "
+                  f"largest analytics backlog (stream messages not yet counted): "
+                  f"{depth['max_analytics_backlog']}; sampled every {depth['interval_s']} s.", "",
+                  f"![queue depth over time]({plots['depth']})", ""]
+    if bench.get("queries"):
+        q = bench["queries"]
+        lines += [f"## Top-N queries while ingest runs at full speed ({q['items']:,} items x "
+                  f"{q['stores']:,} stores)", "",
+                  f"Analytics started on a full matrix (every item sold in every store), then the "
+                  f"durable Locust day of {q['ingest']['stores']} stores ran "
+                  f"({q['ingest']['accepted_rps']:.0f} purchases/s accepted) while one client asked "
+                  f"{q['rate']:g} queries/s of each kind, one at a time: gRPC straight to analytics, "
+                  "REST through gunicorn.", "", *queries_table(q), "",
+                  f"![top-N query latency]({plots['queries']})", ""]
+    lines += ["## Commands", "", "```", "make bench          # everything above (about half an hour)",
+              "make bench QUICK=1  # the same parts, small: a few minutes", "```", "",
+              history, ""]
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def sweep_plot(sweep: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    stores = [r["stores"] for r in sweep]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.plot(stores, [r["accepted_rps"] for r in sweep], marker="o", label="accepted/s")
+    left.plot(stores, [r["end_to_end_rps"] or 0 for r in sweep], marker="o", label="end to end/s")
+    left.set_ylabel("purchases per second")
+    right.plot(stores, [r["median_ms"] for r in sweep], marker="o", label="median")
+    right.plot(stores, [r["p99_ms"] for r in sweep], marker="o", label="p99")
+    right.set_ylabel("latency (ms)")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(stores, [str(s) for s in stores])
+        ax.set_xlabel("stores")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.suptitle("Durable mode: throughput and latency against the number of stores")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def depth_plot(samples: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(10, 4.2))
+    seconds = [s["t"] for s in samples]
+    ax.plot(seconds, [s["db_ready"] for s in samples], label="purchases.db ready")
+    ax.plot(seconds, [s["analytics_backlog"] for s in samples],
+            label="purchases.analytics not yet counted")
+    ax.set_xlabel("seconds since the first request")
+    ax.set_ylabel("messages")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("Queue depth during the durable run")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def queries_plot(queries: dict, path: Path) -> None:
+    plt = _pyplot()
+    kinds = list(queries["latency"])
+    figure, ax = plt.subplots(figsize=(9, 4.2))
+    width = 0.38
+    for shift, key in ((-width / 2, "p50_ms"), (width / 2, "p99_ms")):
+        ax.bar([i + shift for i in range(len(kinds))],
+               [queries["latency"][k][key] or 0 for k in kinds], width, label=key[:-3])
+    ax.set_xticks(range(len(kinds)), [k.replace("_", " ") for k in kinds])
+    ax.set_ylabel("latency (ms)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend()
+    ax.set_title(f"Top-N latency under ingest, {queries['items']:,} items x {queries['stores']:,} stores")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
