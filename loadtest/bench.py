@@ -40,6 +40,7 @@ DATABASE, VHOST = "tigle_bench", "tigle-bench"
 PLOTS = ROOT / "loadtest" / "plots"
 STORE_COUNTS = (32, 64, 128, 256, 512, 1024)
 QUERY_ITEMS, QUERY_STORES = 100_000, 1024
+QUERY_AT_REST_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,12 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
         if sample_depth and address:
             sampler = DepthSampler(amqp_url, address, counted_before=preloaded)
             sampler.start()
+        at_rest = None
         if query_rate and address:
+            # The same queries with nothing else running first: what the CPU contention adds.
+            idle = query_client_start(address, base, query_rate)
+            time.sleep(QUERY_AT_REST_SECONDS)
+            at_rest = json.loads(idle.communicate(timeout=60)[0])
             queries = query_client_start(address, base, query_rate)
         meter.start()
         report = store_day(base, out, stores, per_hour)
@@ -239,6 +245,7 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
         result["depth_samples"] = sampler.samples
     if query_latency is not None:
         result["query_latency"] = query_latency
+        result["query_latency_at_rest"] = at_rest
     return result
 
 
@@ -294,12 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="every part, small: a few minutes")
     parser.add_argument("--stores", type=int, help="stores for the modes (default 256, quick 32)")
     parser.add_argument("--per-hour", type=int,
-                        help="purchases per store per hour for the modes (default 60, quick 20)")
+                        help="purchases per store per hour for the modes (default 30, quick 20)")
     parser.add_argument("--modes", default=",".join(m.name for m in MODES))
     parser.add_argument("--parts", default="modes,sweep,queries")
     args = parser.parse_args(argv)
     stores = args.stores or (32 if args.quick else 256)
-    per_hour = args.per_hour or (20 if args.quick else 60)
+    per_hour = args.per_hour or (20 if args.quick else 30)
     parts = set(args.parts.split(","))
     durable = next(m for m in MODES if m.name == "durable")
     command = "make bench" + (" QUICK=1" if args.quick else "")
@@ -321,14 +328,15 @@ def main(argv: list[str] | None = None) -> int:
             bench["modes"][mode.name] = result
     if "sweep" in parts:
         counts = STORE_COUNTS[:3] if args.quick else STORE_COUNTS
-        sweep_per_hour = 5 if args.quick else 20
+        sweep_per_hour = 5 if args.quick else 10
         bench["sweep"] = [run(f"sweep, {n} stores x 9 x {sweep_per_hour}", durable, n,
                               sweep_per_hour, name=f"sweep-{n}") for n in counts]
     if "queries" in parts:
         result = run(f"queries under ingest, {stores} stores, {QUERY_ITEMS} x {QUERY_STORES}",
                      durable, stores, per_hour, name="queries", query_rate=50)
         bench["queries"] = {"items": QUERY_ITEMS, "stores": QUERY_STORES, "rate": 50,
-                            "latency": result.pop("query_latency"), "ingest": result}
+                            "latency": result.pop("query_latency"),
+                            "at_rest": result.pop("query_latency_at_rest"), "ingest": result}
     write_outputs(bench, args.quick)
     print((ROOT / "BENCHMARKS.md").read_text())
     runs = [*bench["modes"].values(), *bench.get("sweep", []),

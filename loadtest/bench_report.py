@@ -63,10 +63,13 @@ def sweep_table(sweep: list[dict]) -> list[str]:
 
 
 def queries_table(queries: dict) -> list[str]:
-    lines = ["| query | count | p50 ms | p99 ms | max ms | errors |", "|---|---|---|---|---|---|"]
-    for kind, s in queries["latency"].items():
-        lines.append(f"| {kind.replace('_', ' ')} | {s['count']} | {_cell(s['p50_ms'])} | "
-                     f"{_cell(s['p99_ms'])} | {_cell(s['max_ms'])} | {s['errors']} |")
+    lines = ["| query | while | count | p50 ms | p99 ms | max ms | errors |",
+             "|---|---|---|---|---|---|---|"]
+    for key, label in (("at_rest", "nothing else runs"), ("latency", "ingest at full speed")):
+        for kind, s in (queries.get(key) or {}).items():
+            lines.append(f"| {kind.replace('_', ' ')} | {label} | {s['count']} | "
+                         f"{_cell(s['p50_ms'])} | {_cell(s['p99_ms'])} | {_cell(s['max_ms'])} | "
+                         f"{s['errors']} |")
     return lines
 
 
@@ -112,7 +115,7 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
                   f"{q['rate']:g} queries/s of each kind, one at a time: gRPC straight to analytics, "
                   "REST through gunicorn.", "", *queries_table(q), "",
                   f"![top-N query latency]({plots['queries']})", ""]
-    lines += ["## Commands", "", "```", "make bench          # everything above (about half an hour)",
+    lines += ["## Commands", "", "```", "make bench          # everything above (about twenty minutes here)",
               "make bench QUICK=1  # the same parts, small: a few minutes", "```", "",
               history, ""]
     return "\n".join(lines)
@@ -125,6 +128,17 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _finish(figure, axes, path: Path, title: str) -> None:
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    figure.clf()
+    _pyplot().close(figure)
 
 
 def sweep_plot(sweep: list[dict], path: Path) -> None:
@@ -141,12 +155,8 @@ def sweep_plot(sweep: list[dict], path: Path) -> None:
         ax.set_xscale("log", base=2)
         ax.set_xticks(stores, [str(s) for s in stores])
         ax.set_xlabel("stores")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    figure.suptitle("Durable mode: throughput and latency against the number of stores")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _finish(figure, (left, right), path,
+            "Durable mode: throughput and latency against the number of stores")
 
 
 def depth_plot(samples: list[dict], path: Path) -> None:
@@ -158,27 +168,23 @@ def depth_plot(samples: list[dict], path: Path) -> None:
             label="purchases.analytics not yet counted")
     ax.set_xlabel("seconds since the first request")
     ax.set_ylabel("messages")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title("Queue depth during the durable run")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _finish(figure, (ax,), path, "Queue depth during the durable run")
 
 
 def queries_plot(queries: dict, path: Path) -> None:
     plt = _pyplot()
     kinds = list(queries["latency"])
-    figure, ax = plt.subplots(figsize=(9, 4.2))
-    width = 0.38
-    for shift, key in ((-width / 2, "p50_ms"), (width / 2, "p99_ms")):
-        ax.bar([i + shift for i in range(len(kinds))],
-               [queries["latency"][k][key] or 0 for k in kinds], width, label=key[:-3])
+    bars = [(label, key, statistic) for key, label in (("at_rest", "at rest"),
+                                                       ("latency", "under ingest"))
+            if queries.get(key) for statistic in ("p50_ms", "p99_ms")]
+    figure, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(bars)
+    for n, (label, key, statistic) in enumerate(bars):
+        ax.bar([i + (n - (len(bars) - 1) / 2) * width for i in range(len(kinds))],
+               [queries[key][k][statistic] or 0 for k in kinds], width,
+               label=f"{statistic[:-3]} {label}")
     ax.set_xticks(range(len(kinds)), [k.replace("_", " ") for k in kinds])
     ax.set_ylabel("latency (ms)")
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend()
-    ax.set_title(f"Top-N latency under ingest, {queries['items']:,} items x {queries['stores']:,} stores")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    ax.set_yscale("log")
+    _finish(figure, (ax,), path, f"Top-N latency, {queries['items']:,} items x "
+            f"{queries['stores']:,} stores")
