@@ -101,6 +101,23 @@ def _locked(method: Callable) -> Callable:
     return locked
 
 
+class SettledTags:
+    """Which deliveries of one channel are settled (acked, rejected, parked): all up to
+    `through`, and some above it."""
+
+    def __init__(self) -> None:
+        self.through = 0
+        self._above: set[int] = set()
+
+    def add(self, tag: int | str) -> None:
+        # kombu's virtual transports tag with strings; only AMQP's numbered tags are tracked.
+        if isinstance(tag, int) and tag > self.through:
+            self._above.add(tag)
+            while self.through + 1 in self._above:
+                self.through += 1
+                self._above.discard(self.through)
+
+
 class Batcher:
     """Buffers one connection's messages and writes them a batch at a time."""
 
@@ -124,6 +141,7 @@ class Batcher:
         self.resume_at = 0.0
         self.closed = False
         self.timer_entry: object | None = None
+        self.settled = SettledTags()
         # With RabbitMQ, messages and timer share the event loop's thread. The filesystem
         # broker has no event loop: Celery's timer is a thread of its own there.
         self.lock = threading.RLock()
@@ -136,6 +154,7 @@ class Batcher:
             event = event_from_message(message)
         except EventError as exc:
             message_park(message, str(exc))
+            self.settled.add(message.delivery_tag)
             return
         if not self.pending:
             self.oldest_at = self.clock()
@@ -171,6 +190,7 @@ class Batcher:
                 self.write([event])
             except self.permanent_errors as exc:
                 message_park(message, f"refused by the database: {exc!r}")
+                self.settled.add(message.delivery_tag)
             except Exception as exc:
                 self._requeue(batch[index:], exc)
                 return
@@ -186,12 +206,25 @@ class Batcher:
         )
         for message, _ in batch:
             message_requeue(message)
+            self.settled.add(message.delivery_tag)
 
     def _ack(self, batch: list[tuple[Message, PurchaseEvent]]) -> None:
+        # Written but not acked (channel gone): redelivered, and skipped by purchase id.
         self.backoff = 0.0
-        for message, _ in batch:
-            # Written but not acked (channel gone): redelivered, and skipped by purchase id.
-            message.ack_log_error(log, (Exception,))
+        messages = [message for message, _ in batch]
+        tags = [message.delivery_tag for message in messages]
+        if (not isinstance(messages[0].channel, virtual.Channel)
+                and tags == list(range(self.settled.through + 1, tags[-1] + 1))):
+            # The batch is every open delivery of the channel, in order: one ack settles it
+            # (RabbitMQ acks all up to the tag; kombu's virtual channels would ack one only).
+            messages[-1].ack_log_error(log, (Exception,), multiple=True)
+            for message in messages[:-1]:
+                message._state = "ACK"  # kombu's own record, so nothing acks them again
+        else:
+            for message in messages:
+                message.ack_log_error(log, (Exception,))
+        for tag in tags:
+            self.settled.add(tag)
 
     @_locked
     def close(self) -> None:

@@ -102,6 +102,9 @@ class ConfirmPipeline:
                     spec.Basic.Publish, "Bssbb", (0, *routing, True, False), message)
             except Exception as exc:
                 self.close(f"write failed: {exc!r}")
+            if self.broken:
+                # close() may have listed the open waiters just before this one was added.
+                self._answer(tag, self.broken)
         finally:
             self._write_lock.release()
         if not waiter.done.wait(max(0.0, deadline - time.monotonic())):

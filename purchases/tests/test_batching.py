@@ -5,7 +5,7 @@ import json
 import pytest
 from kombu import Queue
 
-from purchases.batching import Batcher
+from purchases.batching import Batcher, SettledTags
 from purchases.events import PARKED_QUEUE, TASK_NAME, event_new
 from purchases.tests.conftest import queue_depth
 from tigle_project.celery_app import app
@@ -57,6 +57,31 @@ def test_it_acks_only_after_the_batch_is_written(broker, queue):
     batcher.on_message(messages[2])
     assert [[e.id for e in batch] for batch in written] == [[e.id for e in sent]]
     assert {m._state for m in messages} == {"ACK"} and batcher.pending == []
+
+
+def test_one_ack_settles_a_whole_batch_and_nothing_comes_back(broker, queue):
+    publish(broker, 5)
+    channel = broker.channel()
+    try:
+        received = Queue(QUEUE)(channel)
+        batcher = Batcher(write=lambda events: None, size=5, seconds=60, clock=Clock())
+        for message in [received.get(no_ack=False) for _ in range(5)]:
+            batcher.on_message(message)
+        assert batcher.settled.through == 5
+    finally:
+        channel.close()  # anything left unacked would go back to the queue now
+    assert queue_depth(broker, QUEUE) == 0
+
+
+def test_settled_tags_move_up_only_over_a_gapless_run():
+    settled = SettledTags()
+    for tag in (2, 3):
+        settled.add(tag)
+    assert settled.through == 0  # 1 is still open
+    settled.add(1)
+    assert settled.through == 3
+    settled.add(5)
+    assert settled.through == 3
 
 
 def test_it_flushes_a_partial_batch_once_it_is_old_enough(broker, queue):
