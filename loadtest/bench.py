@@ -172,6 +172,7 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
     env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}",
            "CELERY_BROKER_URL": amqp_url, "DJANGO_SECRET_KEY": "bench", **mode.env}
     services_reset(env)
+    calibration = calibration_seconds()  # the machine's speed right now: it drifts by 2x
     out = RESULTS / "bench" / (name or f"{mode.name}-{stores}")
     # A checkpoint of an earlier run would describe a stream that no longer exists.
     shutil.rmtree(out, ignore_errors=True)
@@ -238,6 +239,7 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
         "lost": lost, "duplicates": duplicates,
         "successful": accepted, "failed": report["failed"], "per_hour": per_hour,
         "written": written, "counted": counted, "caught_up_s": caught_up,
+        "calibration_s": calibration,
         "cpu_ms_per_purchase": {component: round(1000 * seconds / max(accepted, 1), 3)
                                 for component, seconds in cpu.items()},
     }

@@ -24,6 +24,7 @@ from purchases.schema import (
 )
 from purchases.services import HandoverFailed, purchase_accept
 from purchases.validation import InvalidPurchase, path_int, purchase_parse
+from tigle_project.lean import FirstRendererNegotiation
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -34,6 +35,7 @@ def _message(status: int, text: str, **headers: str) -> Response:
 
 class PurchaseCreateApi(APIView):
     parser_classes: list = []
+    content_negotiation_class = FirstRendererNegotiation
 
     @extend_schema(
         operation_id="writeNewPurchase",
@@ -135,6 +137,8 @@ def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: in
 
 
 class TopItemsApi(APIView):
+    content_negotiation_class = FirstRendererNegotiation
+
     @extend_schema(operation_id="getTopItems", parameters=[_top_parameter(10)],
                    responses={200: TopItemsSerializer, **_QUERY_ERRORS})
     def get(self, request: Request, store_id: str) -> Response:
@@ -145,6 +149,8 @@ class TopItemsApi(APIView):
 
 
 class TopStoresApi(APIView):
+    content_negotiation_class = FirstRendererNegotiation
+
     @extend_schema(operation_id="getTopStores", parameters=[_top_parameter(5)],
                    responses={200: TopStoresSerializer, **_QUERY_ERRORS})
     def get(self, request: Request, item_id: str) -> Response:

@@ -14,7 +14,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 
 
 class FirstRendererNegotiation(BaseContentNegotiation):
-    """The API speaks JSON only: skip parsing Accept headers (DRF's documented pattern)."""
+    """For the JSON-only API views: skip parsing Accept headers (DRF's documented pattern).
+
+    Not the default: the schema view chooses between YAML and JSON by Accept.
+    """
 
     def select_parser(self, request, parsers):
         return parsers[0] if parsers else None
