@@ -276,11 +276,15 @@ def depth_summary(samples: list[dict]) -> dict:
             "max_analytics_backlog": max((s["analytics_backlog"] for s in samples), default=0)}
 
 
-def write_outputs(bench: dict, quick: bool) -> None:
-    """results/bench.json, the plots, and BENCHMARKS.md (its history section kept)."""
+def write_outputs(bench: dict, full: bool) -> Path:
+    """results/bench.json, the plots, and BENCHMARKS.md (its history section kept).
+
+    Only a full run replaces the committed BENCHMARKS.md and plots; a quick or partial run
+    writes its own into results/.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench.json").write_text(json.dumps(bench, indent=2) + "\n")
-    plots_dir = PLOTS if not quick else RESULTS / "bench"
+    plots_dir = PLOTS if full else RESULTS / "bench"
     plots_dir.mkdir(parents=True, exist_ok=True)
     plots = {}
     for key, draw in (("sweep", bench_report.sweep_plot), ("queries", bench_report.queries_plot)):
@@ -292,9 +296,13 @@ def write_outputs(bench: dict, quick: bool) -> None:
         path = plots_dir / "depth.png"
         bench_report.depth_plot(bench["depth"]["samples"], path)
         plots["depth"] = os.path.relpath(path, ROOT)
-    target = ROOT / "BENCHMARKS.md"
-    history = bench_report.history_kept(target.read_text() if target.exists() else "")
+    committed = ROOT / "BENCHMARKS.md"
+    history = bench_report.history_kept(committed.read_text() if committed.exists() else "")
+    target = committed if full else RESULTS / "BENCHMARKS.md"
+    if not full:  # links relative to results/
+        plots = {key: os.path.relpath(ROOT / path, RESULTS) for key, path in plots.items()}
     target.write_text(bench_report.markdown(bench, history, plots))
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         return result
 
+    modes = [m for m in MODES if m.name in args.modes.split(",")]
     if "modes" in parts:
-        for mode in (m for m in MODES if m.name in args.modes.split(",")):
+        for mode in modes:
             result = run(f"{mode.name}, {stores} stores x 9 x {per_hour}", mode, stores,
                          per_hour, sample_depth=mode is durable)
             if "depth_samples" in result:
@@ -339,8 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         bench["queries"] = {"items": QUERY_ITEMS, "stores": QUERY_STORES, "rate": 50,
                             "latency": result.pop("query_latency"),
                             "at_rest": result.pop("query_latency_at_rest"), "ingest": result}
-    write_outputs(bench, args.quick)
-    print((ROOT / "BENCHMARKS.md").read_text())
+    full = (not args.quick and parts == {"modes", "sweep", "queries"} and not args.stores
+            and not args.per_hour and len(modes) == len(MODES))
+    print(write_outputs(bench, full).read_text())
     runs = [*bench["modes"].values(), *bench.get("sweep", []),
             *([bench["queries"]["ingest"]] if "queries" in bench else [])]
     return 1 if any(r["lost"] or r["duplicates"] for r in runs) else 0
