@@ -48,6 +48,7 @@ class Process:
     log_path: Path
     popen: subprocess.Popen | None = field(default=None, repr=False)
     log_offset: int = 0
+    cwd: Path = ROOT
 
     def start(self) -> Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,7 @@ class Process:
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()

@@ -1,0 +1,139 @@
+"""deploy.yml converges for real on this machine, into a temporary root, and its units work."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from purchases.tests.helpers import database_purchases, wait_until
+from tigle_project.stack import ROOT, Process, free_port, wait_http
+
+ANSIBLE = ROOT / "ansible"
+BIN = Path(sys.executable).parent
+PLAYBOOKS = sorted(path.name for path in ANSIBLE.glob("*.yml"))
+# Every group deploy.yml configures, all on this one host.
+GROUPS = ["web", "worker", "analytics", "locust_master", "locust_worker"]
+
+
+def ansible(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_FORCE_COLOR": "0"}
+    result = subprocess.run(list(args), cwd=ANSIBLE, env=env, capture_output=True, text=True,
+                            timeout=900)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+def test_it_lints_clean_on_the_production_profile():
+    ansible(str(BIN / "ansible-lint"), "--profile", "production", "--offline")
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_every_playbook_passes_the_syntax_check(playbook, tmp_path):
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {"children": {g: {"hosts": {"h": {}}} for g in GROUPS}}}))
+    ansible(str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, "--syntax-check")
+
+
+def unit(path: Path) -> dict[str, str]:
+    """The [Service] settings of a rendered unit file."""
+    settings = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings[key] = value
+    return settings
+
+
+def unit_process(path: Path, log_dir: Path) -> Process:
+    """The unit's command as systemd would run it: its folder, its environment file."""
+    settings = unit(path)
+    env = dict(line.split("=", 1) for line in Path(settings["EnvironmentFile"]).read_text()
+               .splitlines() if line and not line.startswith("#"))
+    name, value = settings["Environment"].split("=", 1)
+    env[name] = value
+    env["PATH"] = os.environ["PATH"]
+    argv = [part.replace("$$", "$") for part in shlex.split(settings["ExecStart"])]
+    return Process(path.stem, argv, env, log_dir / f"{path.stem}.log",
+                   cwd=Path(settings["WorkingDirectory"]))
+
+
+def top_items(base: str, store: int) -> list[dict] | None:
+    try:
+        with urllib.request.urlopen(f"{base}/items/store/{store}", timeout=5) as response:
+            return json.loads(response.read())["stores"]
+    except OSError:  # 404 until analytics counted it
+        return None
+
+
+def recap_changed(output: str) -> int:
+    return int(re.search(r"changed=(\d+)", output.split("PLAY RECAP", 1)[1]).group(1))
+
+
+def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(own_stack, tmp_path):
+    stack = own_stack
+    web_port, analytics_port = free_port(), free_port()
+    root = tmp_path / "root"
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {
+        "children": {group: {"hosts": {"local": {}}} for group in GROUPS},
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}))
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({
+        "tigle_app_prefix": str(root), "tigle_app_manage_system": False,
+        "tigle_app_archive_dir": str(tmp_path), "tigle_app_python": os.path.realpath(sys.executable),
+        "tigle_app_database_url": stack.database_url,
+        "tigle_app_broker_urls": [stack.env["CELERY_BROKER_URL"]],
+        "tigle_app_secret_key": "converge-test",
+        "tigle_app_analytics_listen": f"127.0.0.1:{analytics_port}",
+        "tigle_app_analytics_address": f"127.0.0.1:{analytics_port}",
+        "tigle_app_extra_env": {"PORT": str(web_port), "HOST": "127.0.0.1"},
+    }))
+    command = [str(BIN / "ansible-playbook"), "-i", str(inventory), "deploy.yml", "-e", f"@{extra}"]
+    first = ansible(*command)
+    assert recap_changed(first.stdout) > 0
+    second = ansible(*command)
+    assert recap_changed(second.stdout) == 0, second.stdout[-3000:]
+
+    units = root / "etc/systemd/system"
+    assert sorted(p.name for p in units.iterdir()) == [
+        f"tigle-{name}.service" for name in
+        ("analytics", "locust-master", "locust-worker", "web", "worker")]
+    env_file = root / "etc/tigle/tigle.env"
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+    if shutil.which("systemd-analyze"):
+        verify = subprocess.run(["systemd-analyze", "verify", *map(str, units.iterdir())],
+                                capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stderr
+
+    processes = [unit_process(units / f"tigle-{name}.service", tmp_path / "logs")
+                 for name in ("analytics", "worker", "web")]
+    try:
+        for process in processes:
+            process.start()
+        processes[0].wait_for_log("reading purchases.analytics", timeout=60)
+        processes[1].wait_for_log("ready.", timeout=60)
+        base = f"http://127.0.0.1:{web_port}"
+        wait_http(f"{base}/healthz", processes[2])
+        request = urllib.request.Request(
+            f"{base}/purchase/7/customer/7001/date/20210101", method="POST",
+            data=json.dumps({"items": [{"ItemID": "42", "numberOfItems": 3}]}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201
+        wait_until(lambda: len(database_purchases(stack.database_url)) == 1, 30, "the row")
+        # Through the web, over gRPC, from the analytics unit.
+        wait_until(lambda: top_items(base, 7) == [{"itemID": 42, "numberOfItems": 3}], 30,
+                   "analytics counted it")
+    finally:
+        for process in reversed(processes):
+            process.stop()
