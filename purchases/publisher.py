@@ -59,19 +59,30 @@ def _close_abruptly(connection: Connection) -> None:
 class ConfirmPipeline:
     """One confirm-mode channel shared by a process's request threads."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, timeout: float) -> None:
         self.connection = connection
         # Kept: kombu's Connection.connection property reconnects when read after a close.
         self._amqp: amqp.Connection = connection.connection
+        self.socket: socket.socket = self._amqp.sock
         self.channel: amqp.Channel = connection.default_channel
+        # _open() set a timeout for the handshake's replies; the reader blocks without one.
         self.channel.confirm_select()
+        self.socket.settimeout(None)
         self.channel._confirm_selected = True  # py-amqp's own record of it, kept true
         self.channel.events["basic_ack"].add(self._on_ack)
         self.channel.events["basic_nack"].add(self._on_nack)
         self.channel.events["basic_return"].add(self._on_return)
-        self.socket: socket.socket = self._amqp.sock
         self.broken: str | None = None
-        self._write_lock = threading.Lock()
+        # Re-entrant: py-amqp's frame writer (one shared buffer) runs under it, for request
+        # threads and for the reader thread's own replies (CloseOk) alike.
+        self._write_lock = threading.RLock()
+        writer = self._amqp.frame_writer
+
+        def frame_writer_locked(*args: object) -> object:
+            with self._write_lock:
+                return writer(*args)
+
+        self._amqp.frame_writer = frame_writer_locked
         self._close_lock = threading.Lock()
         self._waiters: dict[int, _Waiter] = {}
         self._next_tag = 1
@@ -83,7 +94,10 @@ class ConfirmPipeline:
                 routing: tuple[str, str] = (EXCHANGE, DB_QUEUE)) -> None:
         deadline = time.monotonic() + timeout
         waiter = _Waiter()
+        message = amqp.Message(body, application_headers=headers, **properties)
         if not self._write_lock.acquire(timeout=timeout):
+            # A write that long means a writer is stuck in sendall(): close() frees it.
+            self.close(f"no turn to write within {timeout}s")
             raise PublishFailed(f"no turn to write within {timeout}s")
         try:
             if self.broken:
@@ -93,15 +107,16 @@ class ConfirmPipeline:
             self._waiters[tag] = waiter
             self._next_tag = tag + 1
             # The tag rides along so that a returned (unroutable) message finds its waiter.
-            message = amqp.Message(body, application_headers=headers, message_id=str(tag),
-                                   **properties)
+            message.properties["message_id"] = str(tag)
             try:
                 # Not basic_publish(): with the connection.blocked capability it reads the
                 # socket before each write, which belongs to the reader thread here.
                 self.channel.send_method(
                     spec.Basic.Publish, "Bssbb", (0, *routing, True, False), message)
-            except Exception as exc:
+            except BaseException as exc:  # a tag taken but not sent would shift every ack
                 self.close(f"write failed: {exc!r}")
+                if not isinstance(exc, Exception):
+                    raise
             if self.broken:
                 # close() may have listed the open waiters just before this one was added.
                 self._answer(tag, self.broken)
@@ -110,8 +125,11 @@ class ConfirmPipeline:
         if not waiter.done.wait(max(0.0, deadline - time.monotonic())):
             # Its outcome is unknown; so is every other one still open on this connection.
             self.close(f"no confirm within {timeout}s")
-        if waiter.error is not None:
-            raise PublishFailed(waiter.error)
+            # Whoever took the waiter (close, or the reader with an ack or a nack) answers it
+            # at once; only an answer without an error is a confirm.
+            waiter.done.wait(1.0)
+        if not waiter.done.is_set() or waiter.error is not None:
+            raise PublishFailed(waiter.error or f"no confirm within {timeout}s")
 
     def close(self, reason: str) -> None:
         """Fail every open publish with reason and drop the connection; safe from any thread."""
@@ -165,8 +183,8 @@ class ConfirmPipeline:
             waiter.error = f"no queue took it: {exc}"
 
 
-class FilesystemPublisher:
-    """kombu's virtual transports (the embedded filesystem broker) write synchronously."""
+class LockedPublisher:
+    """One publish at a time through kombu: the filesystem broker, and AMQP over TLS."""
 
     broken: str | None = None
 
@@ -181,7 +199,8 @@ class FilesystemPublisher:
         try:
             with self._lock:
                 self._producer.publish(body, exchange=exchange, routing_key=routing_key,
-                                       headers=headers, retry=False, **properties)
+                                       headers=headers, retry=False, mandatory=True,
+                                       timeout=timeout, confirm_timeout=timeout, **properties)
         except Exception as exc:
             self.close(repr(exc))
             raise PublishFailed(repr(exc)) from exc
@@ -192,25 +211,30 @@ class FilesystemPublisher:
 
 
 _lock = threading.Lock()
-_current: dict[int, ConfirmPipeline | FilesystemPublisher] = {}  # by pid: never across a fork
+_current: dict[int, ConfirmPipeline | LockedPublisher] = {}  # by pid: never across a fork
 _last_failure: tuple[float, str] = (0.0, "")
 
 
-def _open(timeout: float) -> ConfirmPipeline | FilesystemPublisher:
+def _open(timeout: float) -> ConfirmPipeline | LockedPublisher:
     connection = app.connection_for_write(connect_timeout=timeout, heartbeat=0)
     try:
         # No retry here: a request waiting out kombu's retry intervals is worse than a 503.
         connection.ensure_connection(max_retries=0, timeout=timeout)
-        topology_declare(connection)
         if is_amqp(connection):
-            return ConfirmPipeline(connection)
-        return FilesystemPublisher(connection)
+            # Declares wait for replies: a broker gone silent must not hang the process.
+            connection.connection.sock.settimeout(timeout)
+        topology_declare(connection)
+        if is_amqp(connection) and not connection.ssl:
+            return ConfirmPipeline(connection, timeout)
+        # TLS (one SSL socket must not be read and written by two threads) and the embedded
+        # filesystem broker: one publish at a time, confirmed synchronously where confirms exist.
+        return LockedPublisher(connection)
     except Exception:
         _close_abruptly(connection)
         raise
 
 
-def publisher(timeout: float | None = None) -> ConfirmPipeline | FilesystemPublisher:
+def publisher(timeout: float | None = None) -> ConfirmPipeline | LockedPublisher:
     """This process's publisher, connected; raises PublishFailed when the broker is away."""
     global _last_failure
     current = _current.get(os.getpid())
