@@ -23,25 +23,15 @@ PLAYBOOKS = sorted(path.name for path in ANSIBLE.glob("*.yml"))
 GROUPS = ["web", "worker", "analytics", "locust_master", "locust_worker"]
 
 
-def ansible(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_FORCE_COLOR": "0"}
-    result = subprocess.run(list(args), cwd=ANSIBLE, env=env, capture_output=True, text=True,
-                            timeout=900)
-    if check:
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return result
-
-
-def test_it_lints_clean_on_the_production_profile():
-    ansible(str(BIN / "ansible-lint"), "--profile", "production", "--offline")
+def test_it_lints_clean_on_the_production_profile(run_ansible):
+    run_ansible(str(BIN / "ansible-lint"), "--profile", "production", "--offline")
 
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
-def test_every_playbook_passes_the_syntax_check(playbook, tmp_path):
+def test_every_playbook_passes_the_syntax_check(playbook, tmp_path, run_ansible):
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"children": {g: {"hosts": {"h": {}}} for g in GROUPS}}}))
-    ansible(str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, "--syntax-check")
+    run_ansible(str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, "--syntax-check")
 
 
 def unit(path: Path) -> dict[str, str]:
@@ -79,7 +69,8 @@ def recap_changed(output: str) -> int:
     return int(re.search(r"changed=(\d+)", output.split("PLAY RECAP", 1)[1]).group(1))
 
 
-def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(own_stack, tmp_path):
+def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(own_stack, tmp_path,
+                                                                          run_ansible):
     stack = own_stack
     web_port, analytics_port = free_port(), free_port()
     root = tmp_path / "root"
@@ -99,9 +90,9 @@ def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(own_s
         "tigle_app_extra_env": {"PORT": str(web_port), "HOST": "127.0.0.1"},
     }))
     command = [str(BIN / "ansible-playbook"), "-i", str(inventory), "deploy.yml", "-e", f"@{extra}"]
-    first = ansible(*command)
+    first = run_ansible(*command)
     assert recap_changed(first.stdout) > 0
-    second = ansible(*command)
+    second = run_ansible(*command)
     assert recap_changed(second.stdout) == 0, second.stdout[-3000:]
 
     units = root / "etc/systemd/system"

@@ -1,0 +1,104 @@
+"""provision.yml against a local moto server (an AWS endpoint on 127.0.0.1): what it made."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tigle_project.stack import Process, free_port
+
+BIN = Path(sys.executable).parent
+
+
+boto3 = pytest.importorskip("boto3")
+
+ROLES = {"web": 2, "worker": 1, "analytics": 1, "rabbitmq": 1, "locust_master": 1,
+         "locust_worker": 2}
+ADMIN = "198.51.100.7/32"
+
+
+@pytest.fixture
+def aws(tmp_path, monkeypatch):
+    """A moto server of this test's own, and boto3 clients pointed at it."""
+    port = free_port()
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, env[name])
+    server = Process("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                     env, tmp_path / "moto.log").start()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.2)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        yield url, lambda service: boto3.client(service, endpoint_url=url, region_name="us-east-1")
+    finally:
+        server.stop()
+
+
+def test_it_provisions_every_tier_and_opens_only_what_each_needs(aws, tmp_path, run_ansible):
+    url, client = aws
+    ec2 = client("ec2")
+    ec2.create_key_pair(KeyName="tigle")
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"aws_stack_endpoint_url": url, "aws_stack_ami": ami,
+                                 "aws_stack_admin_cidr": ADMIN,
+                                 "aws_stack_db_password": "provision-test-password"}))
+    run_ansible(str(BIN / "ansible-playbook"), "-i", "localhost,", "provision.yml", "-e", f"@{extra}")
+
+    instances = [i for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:project", "Values": ["tigle"]},
+        {"Name": "instance-state-name", "Values": ["running", "pending"]}])["Reservations"]
+        for i in r["Instances"]]
+    roles = [next(t["Value"] for t in i["Tags"] if t["Key"] == "role") for i in instances]
+    assert {role: roles.count(role) for role in ROLES} == ROLES
+
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]
+              if g["GroupName"].startswith("tigle-")}
+    ids = {name: g["GroupId"] for name, g in groups.items()}
+
+    def ingress(name: str) -> set[tuple]:
+        opened = set()
+        for rule in groups[name]["IpPermissions"]:
+            for source in rule.get("UserIdGroupPairs", []):
+                opened.add((rule["FromPort"], source["GroupId"]))
+            for source in rule.get("IpRanges", []):
+                opened.add((rule["FromPort"], source["CidrIp"]))
+        return opened
+
+    assert ingress("tigle-web") == {(8000, ids["tigle-elb"]), (22, ADMIN)}
+    assert ingress("tigle-elb") == {(80, ids["tigle-locust"]), (80, ADMIN)}
+    assert ingress("tigle-analytics") == {(50051, ids["tigle-web"]), (22, ADMIN)}
+    assert ingress("tigle-rds") == {(3306, ids[f"tigle-{tier}"])
+                                    for tier in ("web", "worker", "analytics")}
+    assert {(5672, ids[f"tigle-{tier}"]) for tier in ("web", "worker", "analytics")} \
+        <= ingress("tigle-rabbitmq")
+    assert ingress("tigle-worker") == {(22, ADMIN)}
+
+    elb = client("elbv2")
+    (balancer,) = elb.describe_load_balancers(Names=["tigle"])["LoadBalancers"]
+    (group,) = elb.describe_target_groups(Names=["tigle-web"])["TargetGroups"]
+    assert group["HealthCheckPath"] == "/healthz" and group["Port"] == 8000
+    (listener,) = elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    assert listener["Port"] == 80
+    assert listener["DefaultActions"][0]["TargetGroupArn"] == group["TargetGroupArn"]
+    targets = elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
+    assert len(targets["TargetHealthDescriptions"]) == ROLES["web"]
+
+    (database,) = client("rds").describe_db_instances(
+        DBInstanceIdentifier="tigle")["DBInstances"]
+    assert database["Engine"] == "mysql" and database["PubliclyAccessible"] is False
+    assert database["DBSubnetGroup"]["DBSubnetGroupName"] == "tigle"
+    assert [g["VpcSecurityGroupId"] for g in database["VpcSecurityGroups"]] == [ids["tigle-rds"]]
