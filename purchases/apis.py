@@ -33,9 +33,14 @@ def _message(status: int, text: str, **headers: str) -> Response:
     return Response({"message": text}, status=status, headers=headers)
 
 
-class PurchaseCreateApi(APIView):
-    parser_classes: list = []
+class JsonApiView(APIView):
+    """The API's views speak JSON only: no Accept parsing (the schema view keeps it)."""
+
     content_negotiation_class = FirstRendererNegotiation
+
+
+class PurchaseCreateApi(JsonApiView):
+    parser_classes: list = []
 
     @extend_schema(
         operation_id="writeNewPurchase",
@@ -136,9 +141,7 @@ def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: in
     return Response({"stores": [{key: one, "numberOfItems": quantity} for one, quantity in found]})
 
 
-class TopItemsApi(APIView):
-    content_negotiation_class = FirstRendererNegotiation
-
+class TopItemsApi(JsonApiView):
     @extend_schema(operation_id="getTopItems", parameters=[_top_parameter(10)],
                    responses={200: TopItemsSerializer, **_QUERY_ERRORS})
     def get(self, request: Request, store_id: str) -> Response:
@@ -148,9 +151,7 @@ class TopItemsApi(APIView):
                             store_id=store, n=n))
 
 
-class TopStoresApi(APIView):
-    content_negotiation_class = FirstRendererNegotiation
-
+class TopStoresApi(JsonApiView):
     @extend_schema(operation_id="getTopStores", parameters=[_top_parameter(5)],
                    responses={200: TopStoresSerializer, **_QUERY_ERRORS})
     def get(self, request: Request, item_id: str) -> Response:
@@ -160,7 +161,7 @@ class TopStoresApi(APIView):
                             item_id=item, n=n))
 
 
-class HealthApi(APIView):
+class HealthApi(JsonApiView):
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
         ready, report = health_report()

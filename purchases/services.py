@@ -65,14 +65,13 @@ def purchases_bulk_create(*, events: Iterable[PurchaseEvent]) -> int:
 def purchase_accept(*, event: PurchaseEvent) -> None:
     """Hand one purchase over: to the broker (queue mode) or into the database (sync mode)."""
     try:
-        if settings.TIGLE_WRITE_MODE == "sync":
-            purchases_bulk_create(events=[event])
-        else:
+        if settings.TIGLE_WRITE_MODE != "sync":
             event_publish(event=event)
+            return
+        purchases_bulk_create(events=[event])
     except (PublishFailed, DatabaseError) as exc:
         raise HandoverFailed(str(exc)) from exc
-    if settings.TIGLE_WRITE_MODE == "sync":
-        analytics_notify(event=event)
+    analytics_notify(event=event)
 
 
 def analytics_notify(*, event: PurchaseEvent) -> None:

@@ -1,0 +1,123 @@
+"""What make bench measures around a run: the services it resets and counts in, the CPU each
+process spends, the queue depth, the top-N query client and the machine's speed."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+from kombu import Connection
+
+from loadtest.cpu import CpuMeter, children_cpu, machine_cpu, named_cpu, tree_cpu
+from purchases.events import ANALYTICS_STREAM, DB_QUEUE
+from tigle_project.stack import ROOT, Process
+
+MYSQL = os.environ.get("TIGLE_BENCH_MYSQL", "mysql://root@127.0.0.1:3306")
+AMQP = os.environ.get("TIGLE_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+DATABASE, VHOST = "tigle_bench", "tigle-bench"
+QUERY_ITEMS, QUERY_STORES = 100_000, 1024
+
+
+def _mysql(sql: str) -> list[tuple]:
+    import MySQLdb
+
+    parts = urllib.parse.urlsplit(MYSQL)
+    connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
+                                 user=parts.username or "root", passwd=parts.password or "")
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        connection.close()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=False, capture_output=True, timeout=60)
+
+
+def services_reset(env: dict[str, str]) -> None:
+    """A fresh database and vhost for a mode, so that no mode sees another's data."""
+    _mysql(f"DROP DATABASE IF EXISTS {DATABASE}")
+    _mysql(f"CREATE DATABASE {DATABASE}")
+    _rabbitmqctl("delete_vhost", VHOST)
+    _rabbitmqctl("add_vhost", VHOST)
+    _rabbitmqctl("set_permissions", "-p", VHOST, urllib.parse.urlsplit(AMQP).username or "guest",
+                 ".*", ".*", ".*")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def purchases_written() -> int:
+    return int(_mysql(f"SELECT COUNT(*) FROM {DATABASE}.purchases_purchase")[0][0])
+
+
+def purchases_counted(address: str) -> int:
+    from analytics import client
+
+    try:
+        return client.stats(address)["purchases"]
+    except Exception:  # noqa: BLE001 - not answering yet counts as nothing counted
+        return -1
+
+
+def cpu_meter(processes: list[Process]) -> CpuMeter:
+    """CPU per component: this run's processes, the client, the broker and the database."""
+    counters = {process.name: (lambda pid=process.popen.pid: tree_cpu(pid))
+                for process in processes}
+    counters |= {"client": children_cpu, "rabbitmq": lambda: named_cpu("beam.smp"),
+                 "mariadb": lambda: named_cpu("mariadbd"), "machine": machine_cpu}
+    return CpuMeter(counters)
+
+
+class DepthSampler(threading.Thread):
+    """purchases.db's ready messages and the stream messages analytics has not counted yet."""
+
+    def __init__(self, amqp_url: str, address: str, *, counted_before: int = 0,
+                 interval: float = 0.5) -> None:
+        super().__init__(name="depth-sampler", daemon=True)
+        self.amqp_url, self.address = amqp_url, address
+        self.counted_before, self.interval = counted_before, interval
+        self.samples: list[dict] = []
+        self.stop = threading.Event()
+        self.started_at = time.monotonic()
+
+    def run(self) -> None:
+        with Connection(self.amqp_url) as connection:
+            channel = connection.default_channel
+            while not self.stop.wait(self.interval):
+                db = channel.queue_declare(DB_QUEUE, passive=True).message_count
+                stream = channel.queue_declare(ANALYTICS_STREAM, passive=True).message_count
+                counted = purchases_counted(self.address) - self.counted_before
+                self.samples.append({"t": round(time.monotonic() - self.started_at, 2),
+                                     "db_ready": db, "analytics_backlog": max(0, stream - counted)})
+
+
+def query_client_start(address: str, base: str, rate: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtest.query_latency", "--grpc", address, "--rest", base,
+         "--stores", str(QUERY_STORES), "--items", str(QUERY_ITEMS), "--rate", str(rate)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def calibration_seconds() -> float:
+    """A fixed piece of pure-Python work: tells a slow machine from a slow change."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(range(10**7))
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.processor())
+    memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(memory / 2**20, 1),
+            "python": platform.python_version(), "calibration_s": calibration_seconds()}

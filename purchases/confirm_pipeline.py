@@ -1,0 +1,198 @@
+"""Publisher-confirm channels for the web process: the pipelined one and the one-at-a-time one.
+
+ConfirmPipeline: one AMQP connection whose channel is in confirm mode. A request thread
+writes its message (under a lock, since py-amqp's frame writer is shared) and waits for its
+own confirm; one reader thread takes the broker's acks, nacks and returns off the socket and
+wakes the requests they answer. RabbitMQ confirms a whole run of messages with one ack
+(multiple=True) once they are on disk, so one broker fsync answers every request that waited
+on it, where a confirm per request on a channel of its own costs the broker and the web
+process several times more. A request still answers only once its own message is confirmed.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import amqp
+from amqp import spec
+from kombu import Connection, Producer
+
+from purchases.events import DB_QUEUE, EXCHANGE
+
+log = logging.getLogger(__name__)
+
+
+class PublishFailed(Exception):
+    """The broker did not take the message; the outcome may be unknown (no confirm came)."""
+
+
+@dataclass(eq=False)
+class _Waiter:
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+
+
+def close_abruptly(connection: Connection) -> None:
+    try:
+        # Not release(): a graceful close waits for the broker's reply with no timeout,
+        # and a blocked or half-dead broker never sends it.
+        connection.collect()
+    except Exception:  # already broken; nothing left to close
+        pass
+
+
+class ConfirmPipeline:
+    """One confirm-mode channel shared by a process's request threads."""
+
+    def __init__(self, connection: Connection, timeout: float) -> None:
+        self.connection = connection
+        # Kept: kombu's Connection.connection property reconnects when read after a close.
+        self._amqp: amqp.Connection = connection.connection
+        self.socket: socket.socket = self._amqp.sock
+        self.channel: amqp.Channel = connection.default_channel
+        # _open() set a timeout for the handshake's replies; the reader blocks without one.
+        self.channel.confirm_select()
+        self.socket.settimeout(None)
+        self.channel._confirm_selected = True  # py-amqp's own record of it, kept true
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+        self.channel.events["basic_return"].add(self._on_return)
+        self.broken: str | None = None
+        # Re-entrant: py-amqp's frame writer (one shared buffer) runs under it, for request
+        # threads and for the reader thread's own replies (CloseOk) alike.
+        self._write_lock = threading.RLock()
+        writer = self._amqp.frame_writer
+
+        def frame_writer_locked(*args: object) -> object:
+            with self._write_lock:
+                return writer(*args)
+
+        self._amqp.frame_writer = frame_writer_locked
+        self._close_lock = threading.Lock()
+        self._waiters: dict[int, _Waiter] = {}
+        self._next_tag = 1
+        self._lowest_open = 1  # below it every tag is answered; only the reader moves it
+        self._reader = threading.Thread(target=self._read, name="publish-confirms", daemon=True)
+        self._reader.start()
+
+    def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float,
+                routing: tuple[str, str] = (EXCHANGE, DB_QUEUE)) -> None:
+        deadline = time.monotonic() + timeout
+        waiter = _Waiter()
+        message = amqp.Message(body, application_headers=headers, **properties)
+        if not self._write_lock.acquire(timeout=timeout):
+            # A write that long means a writer is stuck in sendall(): close() frees it.
+            self.close(f"no turn to write within {timeout}s")
+            raise PublishFailed(f"no turn to write within {timeout}s")
+        try:
+            if self.broken:
+                raise PublishFailed(self.broken)
+            tag = self._next_tag
+            # Registered before the tag is taken, so the reader never skips an unanswered tag.
+            self._waiters[tag] = waiter
+            self._next_tag = tag + 1
+            # The tag rides along so that a returned (unroutable) message finds its waiter.
+            message.properties["message_id"] = str(tag)
+            try:
+                # Not basic_publish(): with the connection.blocked capability it reads the
+                # socket before each write, which belongs to the reader thread here.
+                self.channel.send_method(
+                    spec.Basic.Publish, "Bssbb", (0, *routing, True, False), message)
+            except BaseException as exc:  # a tag taken but not sent would shift every ack
+                self.close(f"write failed: {exc!r}")
+                if not isinstance(exc, Exception):
+                    raise
+            if self.broken:
+                # close() may have listed the open waiters just before this one was added.
+                self._answer(tag, self.broken)
+        finally:
+            self._write_lock.release()
+        if not waiter.done.wait(max(0.0, deadline - time.monotonic())):
+            # Its outcome is unknown; so is every other one still open on this connection.
+            self.close(f"no confirm within {timeout}s")
+            # Whoever took the waiter (close, or the reader with an ack or a nack) answers it
+            # at once; only an answer without an error is a confirm.
+            waiter.done.wait(1.0)
+        if not waiter.done.is_set() or waiter.error is not None:
+            raise PublishFailed(waiter.error or f"no confirm within {timeout}s")
+
+    def close(self, reason: str) -> None:
+        """Fail every open publish with reason and drop the connection; safe from any thread."""
+        with self._close_lock:
+            if self.broken is None:
+                self.broken = reason
+                log.warning("publisher connection dropped: %s", reason)
+                try:
+                    # Wakes the reader blocked in recv(), and a writer stuck in sendall().
+                    self.socket.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        for tag in list(self._waiters):
+            self._answer(tag, self.broken)
+
+    def _read(self) -> None:
+        try:
+            while self.broken is None:
+                self._amqp.drain_events()
+        except Exception as exc:  # the broker closed the connection or channel, or close() did
+            self.close(f"connection lost: {exc!r}")
+        finally:
+            close_abruptly(self.connection)
+
+    def _answer(self, tag: int, error: str | None) -> None:
+        waiter = self._waiters.pop(tag, None)
+        if waiter is not None:
+            if error is not None and waiter.error is None:
+                waiter.error = error
+            waiter.done.set()
+
+    def _answer_up_to(self, tag: int, multiple: bool, error: str | None) -> None:
+        if not multiple:
+            self._answer(tag, error)
+            return
+        first, self._lowest_open = self._lowest_open, max(self._lowest_open, tag + 1)
+        for answered in range(first, tag + 1):
+            self._answer(answered, error)
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        self._answer_up_to(tag, multiple, None)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self._answer_up_to(tag, multiple, "the broker refused the message (nack)")
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str,
+                   message: amqp.Message) -> None:
+        # RabbitMQ sends the return before the ack of the same message.
+        waiter = self._waiters.get(int(message.properties.get("message_id", 0)))
+        if waiter is not None:
+            waiter.error = f"no queue took it: {exc}"
+
+
+class LockedPublisher:
+    """One publish at a time through kombu: the filesystem broker, and AMQP over TLS."""
+
+    broken: str | None = None
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._producer = Producer(connection.default_channel, auto_declare=False)
+        self._lock = threading.Lock()
+
+    def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float,
+                routing: tuple[str, str] = (EXCHANGE, DB_QUEUE)) -> None:
+        exchange, routing_key = routing
+        try:
+            with self._lock:
+                self._producer.publish(body, exchange=exchange, routing_key=routing_key,
+                                       headers=headers, retry=False, mandatory=True,
+                                       timeout=timeout, confirm_timeout=timeout, **properties)
+        except Exception as exc:
+            self.close(repr(exc))
+            raise PublishFailed(repr(exc)) from exc
+
+    def close(self, reason: str) -> None:
+        self.broken = reason
+        close_abruptly(self.connection)
