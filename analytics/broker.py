@@ -10,7 +10,7 @@ from kombu.exceptions import KombuError
 from analytics.config import Config
 from purchases.events import ANALYTICS_STREAM
 from purchases.filesystem_broker import Transport as FilesystemTransport
-from purchases.topology import STREAM_ARGUMENTS, is_amqp, purchases_exchange
+from purchases.topology import STREAM_ARGUMENTS, connect_any_node, is_amqp, purchases_exchange
 
 # Also how often the embedded broker's folder is polled.
 IDLE_SECONDS = 0.05
@@ -54,6 +54,7 @@ def stream_tail(config: Config) -> int | None:
     seen: list[int] = []
     connection = broker_connection(config)
     try:
+        connect_any_node(connection)
         probe = KombuConsumer(connection.channel(), queues=[analytics_queue(connection, "last")],
                               on_message=lambda m: seen.append(m.headers["x-stream-offset"]),
                               prefetch_count=1000)

@@ -60,7 +60,8 @@ def address_check(name: str, address: str) -> str:
 
 
 def _scheme_check(name: str, url: str, schemes: tuple[str, ...]) -> str:
-    if urlsplit(url).scheme not in schemes:
+    # A ';'-separated list is a broker cluster's nodes; each must be a URL.
+    if any(urlsplit(one).scheme not in schemes for one in url.split(";")):
         raise ConfigError(f"{name}={url!r}: scheme is not one of {', '.join(schemes)}")
     return url
 

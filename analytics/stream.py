@@ -22,7 +22,7 @@ from analytics.consumer import Consumer, StreamLost
 from analytics.rebuild import DatabaseSnapshot, matrix_rebuild
 from analytics.state import State
 from purchases.events import ANALYTICS_STREAM
-from purchases.topology import is_amqp, topology_declare
+from purchases.topology import connect_any_node, is_amqp, topology_declare
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class StreamReader:
             while not self._stop.is_set():
                 connection = broker_connection(self.config)
                 try:
-                    connection.ensure_connection(max_retries=1)
+                    connect_any_node(connection)
                     self._consume(connection)
                 except Reattach:
                     pass

@@ -21,7 +21,7 @@ from purchases.confirm_pipeline import (
     close_abruptly,
 )
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
-from purchases.topology import is_amqp, topology_declare
+from purchases.topology import connect_any_node, is_amqp, topology_declare
 from tigle_project.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,20 @@ _current: dict[int, ConfirmPipeline | LockedPublisher] = {}  # by pid: never acr
 _last_failure: tuple[float, str] = (0.0, "")
 
 
+def _broker_url() -> str:
+    """The broker's node list, starting at a node picked by pid: web processes spread over
+    a cluster's nodes, and each still fails over to the others."""
+    nodes = app.conf.broker_write_url.split(";")
+    start = os.getpid() % len(nodes)
+    return ";".join(nodes[start:] + nodes[:start])
+
+
 def _open(timeout: float) -> ConfirmPipeline | LockedPublisher:
-    connection = app.connection_for_write(connect_timeout=timeout, heartbeat=0)
+    connection = app.connection_for_write(url=_broker_url(), connect_timeout=timeout, heartbeat=0)
     try:
-        # No retry here: a request waiting out kombu's retry intervals is worse than a 503.
-        connection.ensure_connection(max_retries=0, timeout=timeout)
+        # Each node once, no pauses: a request waiting out kombu's retry intervals is worse
+        # than a 503.
+        connect_any_node(connection)
         if is_amqp(connection):
             # Declares wait for replies: a broker gone silent must not hang the process.
             connection.connection.sock.settimeout(timeout)

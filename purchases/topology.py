@@ -4,15 +4,37 @@ Needs kombu only (no Django), so that analytics can declare what it uses too.
 """
 from __future__ import annotations
 
+import os
+
 from kombu import Connection, Exchange, Queue
 
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, PARKED_QUEUE
+
+QUEUE_TYPES = ("classic", "quorum")
+
+
+def queue_type(environ=os.environ) -> str:
+    """TIGLE_QUEUE_TYPE: quorum replicates purchases.db across a RabbitMQ cluster's nodes.
+
+    Every process must agree: the broker refuses a declaration whose type differs from the
+    queue's, and a queue's type never changes once it exists.
+    """
+    value = environ.get("TIGLE_QUEUE_TYPE", "").strip().lower() or "classic"
+    if value not in QUEUE_TYPES:
+        raise ValueError(f"TIGLE_QUEUE_TYPE={value!r} is not one of {', '.join(QUEUE_TYPES)}")
+    return value
+
+
+# A classic queue is declared without the argument, as it was before quorum existed here,
+# so queues made then still match.
+QUEUE_ARGUMENTS = {"x-queue-type": "quorum"} if queue_type() == "quorum" else None
 
 purchases_exchange = Exchange(EXCHANGE, type="fanout", durable=True)
 
 # Celery publishes to the exchange of the queue a task is routed to: the fanout, so one
 # publish reaches both the database queue and the analytics stream.
-db_queue = Queue(DB_QUEUE, exchange=purchases_exchange, routing_key=DB_QUEUE, durable=True)
+db_queue = Queue(DB_QUEUE, exchange=purchases_exchange, routing_key=DB_QUEUE, durable=True,
+                 queue_arguments=QUEUE_ARGUMENTS)
 
 # Bounded retention: analytics checkpoints well within a day; the rest is for replays.
 STREAM_ARGUMENTS = {
@@ -30,11 +52,20 @@ analytics_stream = Queue(
 )
 
 # Bound to the default exchange only: nothing published to the fanout lands here.
-parked_queue = Queue(PARKED_QUEUE, exchange=Exchange(""), routing_key=PARKED_QUEUE, durable=True)
+parked_queue = Queue(PARKED_QUEUE, exchange=Exchange(""), routing_key=PARKED_QUEUE, durable=True,
+                     queue_arguments=QUEUE_ARGUMENTS)
 
 
 def is_amqp(connection: Connection) -> bool:
     return connection.transport.driver_type == "amqp"
+
+
+def connect_any_node(connection: Connection) -> Connection:
+    """Connect to the first node of a broker URL list ("amqp://a;amqp://b") that answers.
+
+    Each node is tried once, without pauses; the caller decides when to try the list again.
+    """
+    return connection.ensure_connection(max_retries=max(len(connection.alt), 1) - 1)
 
 
 def topology_declare(connection: Connection) -> None:

@@ -12,5 +12,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tigle_project.settings")
 
 app = Celery("tigle_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.update(task_queues=[db_queue], task_routes={TASK_NAME: {"queue": DB_QUEUE}})
+app.conf.update(
+    task_queues=[db_queue],
+    task_routes={TASK_NAME: {"queue": DB_QUEUE}},
+    worker_consumer="tigle_project.worker_consumer:Consumer",
+)
 app.autodiscover_tasks()

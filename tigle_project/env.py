@@ -49,12 +49,14 @@ def env_int(name: str, default: int, *, low: int, high: int) -> int:
 
 
 def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
+    """A URL, or a ';'-separated list of them (kombu's form for a broker cluster's nodes)."""
     value = env_str(name, default)
-    scheme = urlsplit(value).scheme
-    if scheme not in schemes:
-        raise ImproperlyConfigured(
-            f"{name}={value!r}: scheme {scheme!r} is not one of {', '.join(schemes)}"
-        )
+    for url in value.split(";"):
+        scheme = urlsplit(url).scheme
+        if scheme not in schemes:
+            raise ImproperlyConfigured(
+                f"{name}={value!r}: scheme {scheme!r} is not one of {', '.join(schemes)}"
+            )
     return value
 
 

@@ -37,6 +37,16 @@ def test_it_refuses_to_start_naming_the_bad_setting(tmp_path, name, value):
     assert "ImproperlyConfigured" in result.stderr and name in result.stderr
 
 
+def test_it_refuses_an_unknown_queue_type_and_a_bad_node_in_a_broker_list(tmp_path):
+    # The queue type is read where the topology is built, before the settings module runs.
+    result = start(tmp_path, DJANGO_SECRET_KEY="k", TIGLE_QUEUE_TYPE="mirrored")
+    assert result.returncode != 0 and "TIGLE_QUEUE_TYPE='mirrored'" in result.stderr
+    result = start(tmp_path, DJANGO_SECRET_KEY="k",
+                   CELERY_BROKER_URL="amqp://guest@a:5672//;sqs://b")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "CELERY_BROKER_URL" in result.stderr
+
+
 def test_it_refuses_a_production_configuration_without_a_secret_key(tmp_path):
     result = start(tmp_path, DATABASE_URL="mysql://root@127.0.0.1:3306/tigle")
     assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr

@@ -1,0 +1,101 @@
+"""A broker of several nodes: purchases.db as a quorum queue, and every process failing over
+to the next node of CELERY_BROKER_URL ("amqp://a;amqp://b") when the one it uses goes away.
+
+The two "nodes" are two cuttable proxies in front of the one local RabbitMQ: what is tested
+is each process's failover, not RabbitMQ's replication (the deployment's cluster does that).
+"""
+import random
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+
+from analytics import client
+from purchases.events import ANALYTICS_STREAM, DB_QUEUE, PARKED_QUEUE
+from purchases.tests.conftest import proxied
+from purchases.tests.helpers import (
+    assert_written_exactly,
+    database_purchases,
+    purchase_post,
+    purchase_random,
+    stream_event_ids,
+    wait_until,
+)
+from purchases.tests.proxy import FaultProxy
+
+pytestmark = pytest.mark.slow
+
+
+def queue_types(vhost: str) -> dict[str, str]:
+    out = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout
+    return dict(line.split("\t") for line in out.splitlines() if "\t" in line)
+
+
+def posted_until_accepted(base: str, todo, deadline: float) -> None:
+    """One client: each purchase retried with its key until a 201, as DESIGN.md allows."""
+    session = requests.Session()
+    for sent, key in todo:
+        while True:
+            purchase_post(session, base, sent, **{"Idempotency-Key": key})
+            if sent.status == 201 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+
+
+def test_every_process_fails_over_to_the_next_node_and_loses_nothing(own_stack):
+    stack = own_stack
+    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
+    nodes = [FaultProxy(amqp.hostname, amqp.port or 5672) for _ in range(2)]
+    stack.proxies.extend(nodes)
+    stack.env["CELERY_BROKER_URL"] = ";".join(
+        proxied(stack.env["CELERY_BROKER_URL"], node) for node in nodes)
+    stack.env["TIGLE_QUEUE_TYPE"] = "quorum"
+    _, address = stack.start_analytics()
+    worker = stack.start_worker()
+    # One web process: it cannot hide a failing one behind the other.
+    stack.start_web(ANALYTICS_ADDRESS=address, WEB_CONCURRENCY="1")
+    types = queue_types(stack.vhost)
+    assert [types[DB_QUEUE], types[PARKED_QUEUE], types[ANALYTICS_STREAM]] == [
+        "quorum", "quorum", "stream"]
+
+    rng = random.Random(11)
+    todo = [(purchase_random(rng), str(uuid.uuid4())) for _ in range(1200)]
+    deadline = time.monotonic() + 90
+    clients = [threading.Thread(target=posted_until_accepted,
+                                args=(stack.base, todo[i::6], deadline))
+               for i in range(6)]
+    for thread in clients:
+        thread.start()
+    # Each node goes down in turn (connections through it drop, new ones are refused), so
+    # every process loses the node it is on once, whichever it started with.
+    wait_until(lambda: len(database_purchases(stack.database_url)) >= 200, 60, "the worker writing")
+    nodes[0].cut()
+    wait_until(lambda: len(database_purchases(stack.database_url)) >= 500, 60, "writes through b")
+    nodes[0].restore()
+    nodes[1].cut()
+    for thread in clients:
+        thread.join()
+
+    assert all(sent.status == 201 for sent, _ in todo), "every purchase accepted in the end"
+    wait_until(lambda: len(database_purchases(stack.database_url)) >= len(todo), 90,
+               "the worker to carry on")
+    assert worker.running
+    written = database_purchases(stack.database_url)
+    assert len(written) == len(todo)
+    assert_written_exactly([sent for sent, _ in todo], written)
+    # Analytics reconnected too and counted every purchase of the stream once. A publish cut
+    # off before its confirm and then retried with its key is in the stream twice.
+    in_stream = set(stream_event_ids(stack.env["CELERY_BROKER_URL"]))
+    assert in_stream == {sent.purchase_id for sent, _ in todo}
+    units = sum(quantity for sent, _ in todo for _, quantity in sent.items)
+    wait_until(lambda: client.stats(address)["purchases"] >= len(todo), 60,
+               "analytics to count every purchase")
+    assert (client.stats(address)["purchases"], client.stats(address)["units"]) == (len(todo), units)
+    assert nodes[0].sockets, "everyone is back on the first node"
