@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ ANSIBLE = ROOT / "ansible"
 BIN = Path(sys.executable).parent
 PLAYBOOKS = sorted(path.name for path in ANSIBLE.glob("*.yml"))
 # Every group deploy.yml configures, all on this one host.
-GROUPS = ["web", "worker", "analytics", "locust_master", "locust_worker"]
+GROUPS = ["rabbitmq", "web", "worker", "analytics", "locust_master", "locust_worker"]
 
 
 def test_it_lints_clean_on_the_production_profile(run_ansible):
@@ -69,8 +70,28 @@ def recap_changed(output: str) -> int:
     return int(re.search(r"changed=(\d+)", output.split("PLAY RECAP", 1)[1]).group(1))
 
 
-def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(own_stack, tmp_path,
-                                                                          run_ansible):
+def local_node() -> str:
+    """The Erlang name of this machine's RabbitMQ node, which rabbitmqctl must address."""
+    return subprocess.run(["rabbitmqctl", "-q", "eval", "node()."], check=True,
+                          capture_output=True, text=True, timeout=60).stdout.strip()
+
+
+def queue_types(vhost: str) -> dict[str, str]:
+    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type"],
+                         check=True, capture_output=True, text=True, timeout=60).stdout
+    return dict(line.split("\t") for line in out.splitlines() if "\t" in line)
+
+
+@pytest.fixture
+def broker_account():
+    """A RabbitMQ user the broker role creates, removed afterwards."""
+    user, password = f"tigle-converge-{secrets.token_hex(3)}", secrets.token_hex(16)
+    yield user, password
+    subprocess.run(["rabbitmqctl", "-q", "delete_user", user], capture_output=True, timeout=60)
+
+
+def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(
+        own_stack, tmp_path, run_ansible, broker_account):
     stack = own_stack
     web_port, analytics_port = free_port(), free_port()
     root = tmp_path / "root"
@@ -78,22 +99,34 @@ def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(own_s
     inventory.write_text(json.dumps({"all": {
         "children": {group: {"hosts": {"local": {}}} for group in GROUPS},
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}))
+    # The broker role works on this machine's RabbitMQ: the test's own vhost, a user of its
+    # own (the app logs in as that user), guest kept for the other tests.
+    user, password = broker_account
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps({
+        "tigle_rabbitmq_prefix": str(root), "tigle_rabbitmq_manage_system": False,
+        "tigle_rabbitmq_nodename": local_node(), "tigle_rabbitmq_vhost": stack.vhost,
+        "tigle_rabbitmq_user": user, "tigle_rabbitmq_password": password,
+        "tigle_rabbitmq_remove_guest": False, "tigle_rabbitmq_erlang_cookie": "converge-test",
         "tigle_app_prefix": str(root), "tigle_app_manage_system": False,
         "tigle_app_archive_dir": str(tmp_path), "tigle_app_python": os.path.realpath(sys.executable),
         "tigle_app_database_url": stack.database_url,
-        "tigle_app_broker_urls": [stack.env["CELERY_BROKER_URL"]],
+        "tigle_app_broker_urls": [f"amqp://{user}:{password}@127.0.0.1:5672/{stack.vhost}"],
         "tigle_app_secret_key": "converge-test",
         "tigle_app_analytics_listen": f"127.0.0.1:{analytics_port}",
         "tigle_app_analytics_address": f"127.0.0.1:{analytics_port}",
         "tigle_app_extra_env": {"PORT": str(web_port), "HOST": "127.0.0.1"},
+        # What provision.yml would write: Locust's target, here this web.
+        "tigle_elb_dns": f"127.0.0.1:{web_port}",
     }))
     command = [str(BIN / "ansible-playbook"), "-i", str(inventory), "deploy.yml", "-e", f"@{extra}"]
     first = run_ansible(*command)
     assert recap_changed(first.stdout) > 0
     second = run_ansible(*command)
     assert recap_changed(second.stdout) == 0, second.stdout[-3000:]
+
+    types = queue_types(stack.vhost)
+    assert [types["purchases.db"], types["purchases.analytics"]] == ["quorum", "stream"]
 
     units = root / "etc/systemd/system"
     assert sorted(p.name for p in units.iterdir()) == [

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tigle_project.stack import Process, free_port
 
@@ -55,7 +56,8 @@ def test_it_provisions_every_tier_and_opens_only_what_each_needs(aws, tmp_path, 
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps({"aws_stack_endpoint_url": url, "aws_stack_ami": ami,
                                  "aws_stack_admin_cidr": ADMIN,
-                                 "aws_stack_db_password": "provision-test-password"}))
+                                 "aws_stack_db_password": "provision-test-password",
+                                 "aws_stack_endpoints_file": str(tmp_path / "endpoints.yml")}))
     run_ansible(str(BIN / "ansible-playbook"), "-i", "localhost,", "provision.yml", "-e", f"@{extra}")
 
     instances = [i for r in ec2.describe_instances(Filters=[
@@ -102,3 +104,8 @@ def test_it_provisions_every_tier_and_opens_only_what_each_needs(aws, tmp_path, 
     assert database["Engine"] == "mysql" and database["PubliclyAccessible"] is False
     assert database["DBSubnetGroup"]["DBSubnetGroupName"] == "tigle"
     assert [g["VpcSecurityGroupId"] for g in database["VpcSecurityGroups"]] == [ids["tigle-rds"]]
+
+    # deploy.yml finds both through the file provision.yml wrote.
+    endpoints = yaml.safe_load((tmp_path / "endpoints.yml").read_text())
+    assert endpoints == {"tigle_db_host": database["Endpoint"]["Address"],
+                         "tigle_elb_dns": balancer["DNSName"]}
