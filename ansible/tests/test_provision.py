@@ -48,7 +48,7 @@ def aws(tmp_path, monkeypatch):
         server.stop()
 
 
-def test_it_provisions_every_tier_and_opens_only_what_each_needs(aws, tmp_path, run_ansible):
+def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws, tmp_path, run_ansible):
     url, client = aws
     ec2 = client("ec2")
     ec2.create_key_pair(KeyName="tigle")
@@ -109,3 +109,21 @@ def test_it_provisions_every_tier_and_opens_only_what_each_needs(aws, tmp_path, 
     endpoints = yaml.safe_load((tmp_path / "endpoints.yml").read_text())
     assert endpoints == {"tigle_db_host": database["Endpoint"]["Address"],
                          "tigle_elb_dns": balancer["DNSName"]}
+
+    # Teardown: the same playbook with aws_stack_state=absent leaves nothing of the project.
+    run_ansible(str(BIN / "ansible-playbook"), "-i", "localhost,", "provision.yml", "-e", f"@{extra}",
+                "-e", "aws_stack_state=absent")
+    running = [i for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:project", "Values": ["tigle"]},
+        {"Name": "instance-state-name", "Values": ["running", "pending"]}])["Reservations"]
+        for i in r["Instances"]]
+    assert running == []
+    assert elb.describe_load_balancers()["LoadBalancers"] == []
+    assert elb.describe_target_groups()["TargetGroups"] == []
+    assert client("rds").describe_db_instances()["DBInstances"] == []
+    assert [s["DBSnapshotIdentifier"].startswith("tigle-final-")
+            for s in client("rds").describe_db_snapshots()["DBSnapshots"]] == [True]
+    assert not [g for g in ec2.describe_security_groups()["SecurityGroups"]
+                if g["GroupName"].startswith("tigle-")]
+    assert not ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["tigle"]}])["Vpcs"]
+    assert not (tmp_path / "endpoints.yml").exists()
