@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from purchases.tests.helpers import database_purchases, wait_until
+from purchases.tests.helpers import database_purchases, queue_types, wait_until
 from tigle_project.stack import ROOT, Process, free_port, wait_http
 
 ANSIBLE = ROOT / "ansible"
@@ -74,12 +74,6 @@ def local_node() -> str:
     """The Erlang name of this machine's RabbitMQ node, which rabbitmqctl must address."""
     return subprocess.run(["rabbitmqctl", "-q", "eval", "node()."], check=True,
                           capture_output=True, text=True, timeout=60).stdout.strip()
-
-
-def queue_types(vhost: str) -> dict[str, str]:
-    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type"],
-                         check=True, capture_output=True, text=True, timeout=60).stdout
-    return dict(line.split("\t") for line in out.splitlines() if "\t" in line)
 
 
 @pytest.fixture

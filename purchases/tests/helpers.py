@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -146,3 +147,10 @@ def stream_event_ids(broker_url: str, idle_seconds: float = 2.0) -> list[str]:
                 break
         channel.close()
     return ids
+
+
+def queue_types(vhost: str) -> dict[str, str]:
+    """Each queue of a vhost and its type (classic, quorum, stream), as the broker says."""
+    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type"],
+                         check=True, capture_output=True, text=True, timeout=60).stdout
+    return dict(line.split("\t") for line in out.splitlines() if "\t" in line)

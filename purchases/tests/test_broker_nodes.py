@@ -5,7 +5,6 @@ The two "nodes" are two cuttable proxies in front of the one local RabbitMQ: wha
 is each process's failover, not RabbitMQ's replication (the deployment's cluster does that).
 """
 import random
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -22,20 +21,13 @@ from purchases.tests.helpers import (
     database_purchases,
     purchase_post,
     purchase_random,
+    queue_types,
     stream_event_ids,
     wait_until,
 )
 from purchases.tests.proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
-
-
-def queue_types(vhost: str) -> dict[str, str]:
-    out = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type"],
-        check=True, capture_output=True, text=True, timeout=60,
-    ).stdout
-    return dict(line.split("\t") for line in out.splitlines() if "\t" in line)
 
 
 def posted_until_accepted(base: str, todo, deadline: float) -> None:
