@@ -66,6 +66,10 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
         for i in r["Instances"]]
     roles = [next(t["Value"] for t in i["Tags"] if t["Key"] == "role") for i in instances]
     assert {role: roles.count(role) for role in ROLES} == ROLES
+    # The broker's disk holds the stream: bigger than the others.
+    disks = {role: ec2.describe_volumes(VolumeIds=[i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]])
+             ["Volumes"][0]["Size"] for i, role in zip(instances, roles)}
+    assert (disks["rabbitmq"], disks["web"]) == (40, 8)
 
     groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]
               if g["GroupName"].startswith("tigle-")}
@@ -81,7 +85,11 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
         return opened
 
     assert ingress("tigle-web") == {(8000, ids["tigle-elb"]), (22, ADMIN)}
-    assert ingress("tigle-elb") == {(80, ids["tigle-locust"]), (80, ADMIN)}
+    # The load generators reach the internet-facing load balancer from their public addresses.
+    locust_ips = {i["PublicIpAddress"] for i, role in zip(instances, roles) if "locust" in role}
+    assert len(locust_ips) == 3
+    assert ingress("tigle-elb") == {(80, ids["tigle-locust"]), (80, ADMIN)} | {
+        (80, f"{ip}/32") for ip in locust_ips}
     assert ingress("tigle-analytics") == {(50051, ids["tigle-web"]), (22, ADMIN)}
     assert ingress("tigle-rds") == {(3306, ids[f"tigle-{tier}"])
                                     for tier in ("web", "worker", "analytics")}
@@ -102,6 +110,7 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
     (database,) = client("rds").describe_db_instances(
         DBInstanceIdentifier="tigle")["DBInstances"]
     assert database["Engine"] == "mysql" and database["PubliclyAccessible"] is False
+    assert database["EngineVersion"].startswith("8.4")
     assert database["DBSubnetGroup"]["DBSubnetGroupName"] == "tigle"
     assert [g["VpcSecurityGroupId"] for g in database["VpcSecurityGroups"]] == [ids["tigle-rds"]]
 
