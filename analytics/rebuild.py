@@ -11,6 +11,7 @@ import uuid
 from urllib.parse import unquote, urlsplit
 
 from analytics.matrix import Matrix
+from purchases.mysql_tls import mysql_ssl
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class DatabaseSnapshot:
                 host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
                 user=unquote(parts.username or "root"), passwd=unquote(parts.password or ""),
                 db=parts.path.lstrip("/"), charset="utf8mb4", connect_timeout=10,
+                **({"ssl": ssl} if (ssl := mysql_ssl(database_url)) else {}),
             )
             cursor = self._connection.cursor()
             cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from purchases.mysql_tls import mysql_ssl
 from tigle_project.env import (
     env_addresses,
     env_bool,
@@ -116,7 +117,11 @@ def _database(url: str) -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     else:
-        config.setdefault("OPTIONS", {}).update(
+        options = config.setdefault("OPTIONS", {})
+        options.pop("ssl_ca", None)  # not a driver argument: mysql_ssl() turns it into one
+        if ssl := mysql_ssl(url):
+            options["ssl"] = ssl
+        options.update(
             {
                 "charset": "utf8mb4",
                 "isolation_level": "read committed",

@@ -74,4 +74,5 @@ def test_the_app_connects_to_every_node_of_that_cluster_with_quorum_queues(rende
         assert {urllib.parse.unquote(url.password) for url in urls} == {"p@ss/word"}
         assert env["TIGLE_QUEUE_TYPE"] == "quorum"
         assert env["DATABASE_URL"] == \
-            "mysql://tigle:db-secret@tigle.abc.us-east-1.rds.amazonaws.com:3306/tigle"
+            ("mysql://tigle:db-secret@tigle.abc.us-east-1.rds.amazonaws.com:3306/tigle"
+         "?ssl_ca=/etc/tigle/database-ca.pem")

@@ -104,7 +104,7 @@ def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(
         "tigle_rabbitmq_remove_guest": False, "tigle_rabbitmq_erlang_cookie": "converge-test",
         "tigle_app_prefix": str(root), "tigle_app_manage_system": False,
         "tigle_app_archive_dir": str(tmp_path), "tigle_app_python": os.path.realpath(sys.executable),
-        "tigle_app_database_url": stack.database_url,
+        "tigle_app_database_url": stack.database_url, "tigle_app_database_ca_url": "",
         "tigle_app_broker_urls": [f"amqp://{user}:{password}@127.0.0.1:5672/{stack.vhost}"],
         "tigle_app_secret_key": "converge-test",
         "tigle_app_analytics_listen": f"127.0.0.1:{analytics_port}",

@@ -1,4 +1,5 @@
 """A bad setting stops the process at start, naming the variable."""
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,21 @@ def test_it_refuses_an_unknown_queue_type_and_a_bad_node_in_a_broker_list(tmp_pa
                    CELERY_BROKER_URL="amqp://guest@a:5672//;sqs://b")
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and "CELERY_BROKER_URL" in result.stderr
+
+
+def test_it_asks_mysql_for_tls_when_the_url_names_a_ca_bundle(tmp_path):
+    show = "import django, json; django.setup(); from django.conf import settings; " \
+           "print(json.dumps(settings.DATABASES['default']['OPTIONS']))"
+    base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-c", show], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**base, "TIGLE_VAR_DIR": str(tmp_path), "DJANGO_SECRET_KEY": "k",
+             "DJANGO_SETTINGS_MODULE": "tigle_project.settings",
+             "DATABASE_URL": "mysql://tigle:pw@db.example:3306/tigle?ssl_ca=/etc/tigle/rds-ca.pem"})
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout.splitlines()[-1])
+    # mysqlclient's own argument; the URL's name for it would be an unknown keyword there.
+    assert options["ssl"] == {"ca": "/etc/tigle/rds-ca.pem"} and "ssl_ca" not in options
 
 
 def test_it_refuses_a_production_configuration_without_a_secret_key(tmp_path):
