@@ -37,6 +37,9 @@ from purchases.topology import topology_declare
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
+# The park publish waits for its confirm inside the worker's event loop, where heartbeats
+# cannot run: a broker gone silent must raise (and reconnect) instead of hanging the worker.
+PARK_CONFIRM_SECONDS = 30.0
 
 
 def event_from_message(message: Message) -> PurchaseEvent:
@@ -65,6 +68,7 @@ def message_park(message: Message, reason: str) -> None:
         delivery_mode=2,
         # Not taken by the queue (it was deleted, say): fail rather than drop it.
         mandatory=True,
+        confirm_timeout=PARK_CONFIRM_SECONDS,
     )
     message.ack()
 
