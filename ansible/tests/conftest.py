@@ -22,7 +22,8 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def run_ansible():
-    """Runs an Ansible command in ansible/ with this virtualenv's tools; fails on an error."""
+    """Runs an Ansible command in ansible/ with this virtualenv's tools first on PATH (so a
+    tool is named, not located); fails on an error."""
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1",

@@ -18,21 +18,20 @@ from purchases.tests.helpers import database_purchases, queue_types, wait_until
 from tigle_project.stack import ROOT, Process, free_port, wait_http
 
 ANSIBLE = ROOT / "ansible"
-BIN = Path(sys.executable).parent
 PLAYBOOKS = sorted(path.name for path in ANSIBLE.glob("*.yml"))
 # Every group deploy.yml configures, all on this one host.
 GROUPS = ["rabbitmq", "web", "worker", "analytics", "locust_master", "locust_worker"]
 
 
 def test_it_lints_clean_on_the_production_profile(run_ansible):
-    run_ansible(str(BIN / "ansible-lint"), "--profile", "production", "--offline")
+    run_ansible("ansible-lint", "--profile", "production", "--offline")
 
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_every_playbook_passes_the_syntax_check(playbook, tmp_path, run_ansible):
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"children": {g: {"hosts": {"h": {}}} for g in GROUPS}}}))
-    run_ansible(str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, "--syntax-check")
+    run_ansible("ansible-playbook", "-i", str(inventory), playbook, "--syntax-check")
 
 
 def unit(path: Path) -> dict[str, str]:
@@ -113,7 +112,7 @@ def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(
         # What provision.yml would write: Locust's target, here this web.
         "tigle_elb_dns": f"127.0.0.1:{web_port}",
     }))
-    command = [str(BIN / "ansible-playbook"), "-i", str(inventory), "deploy.yml", "-e", f"@{extra}"]
+    command = ["ansible-playbook", "-i", str(inventory), "deploy.yml", "-e", f"@{extra}"]
     first = run_ansible(*command)
     assert recap_changed(first.stdout) > 0
     second = run_ansible(*command)

@@ -58,7 +58,7 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
                                  "aws_stack_admin_cidr": ADMIN,
                                  "aws_stack_db_password": "provision-test-password",
                                  "aws_stack_endpoints_file": str(tmp_path / "endpoints.yml")}))
-    run_ansible(str(BIN / "ansible-playbook"), "-i", "localhost,", "provision.yml", "-e", f"@{extra}")
+    run_ansible("ansible-playbook", "-i", "localhost,", "provision.yml", "-e", f"@{extra}")
 
     instances = [i for r in ec2.describe_instances(Filters=[
         {"Name": "tag:project", "Values": ["tigle"]},
@@ -120,7 +120,7 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
                          "tigle_elb_dns": balancer["DNSName"]}
 
     # Teardown: the same playbook with aws_stack_state=absent leaves nothing of the project.
-    run_ansible(str(BIN / "ansible-playbook"), "-i", "localhost,", "provision.yml", "-e", f"@{extra}",
+    run_ansible("ansible-playbook", "-i", "localhost,", "provision.yml", "-e", f"@{extra}",
                 "-e", "aws_stack_state=absent")
     running = [i for r in ec2.describe_instances(Filters=[
         {"Name": "tag:project", "Values": ["tigle"]},

@@ -5,6 +5,7 @@ import json
 import random
 import sqlite3
 import subprocess
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -149,8 +150,37 @@ def stream_event_ids(broker_url: str, idle_seconds: float = 2.0) -> list[str]:
     return ids
 
 
-def queue_types(vhost: str) -> dict[str, str]:
-    """Each queue of a vhost and its type (classic, quorum, stream), as the broker says."""
-    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type"],
+def queue_column(vhost: str, column: str) -> dict[str, str]:
+    """One column of `rabbitmqctl list_queues` for each queue of a vhost, as the broker says."""
+    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", column],
                          check=True, capture_output=True, text=True, timeout=60).stdout
     return dict(line.split("\t") for line in out.splitlines() if "\t" in line)
+
+
+def queue_types(vhost: str) -> dict[str, str]:
+    """Each queue of a vhost and its type (classic, quorum, stream)."""
+    return queue_column(vhost, "type")
+
+
+def retrying_clients_start(base: str, todo: list[tuple[Sent, str]], *, seconds: float,
+                           statuses: list[int] | None = None,
+                           clients: int = 6) -> list[threading.Thread]:
+    """Clients that POST each (purchase, Idempotency-Key) until a 201, as DESIGN.md allows
+    after a 503 or a lost connection, for at most `seconds` in all; join them to finish."""
+    deadline = time.monotonic() + seconds
+
+    def run(share: list[tuple[Sent, str]]) -> None:
+        session = requests.Session()
+        for sent, key in share:
+            while True:
+                purchase_post(session, base, sent, **{"Idempotency-Key": key})
+                if statuses is not None:
+                    statuses.append(sent.status)  # list.append is atomic across threads
+                if sent.status == 201 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+
+    threads = [threading.Thread(target=run, args=(todo[i::clients],)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    return threads

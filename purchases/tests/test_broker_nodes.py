@@ -5,13 +5,10 @@ The two "nodes" are two cuttable proxies in front of the one local RabbitMQ: wha
 is each process's failover, not RabbitMQ's replication (the deployment's cluster does that).
 """
 import random
-import threading
-import time
 import urllib.parse
 import uuid
 
 import pytest
-import requests
 
 from analytics import client
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, PARKED_QUEUE
@@ -19,26 +16,15 @@ from purchases.tests.conftest import proxied
 from purchases.tests.helpers import (
     assert_written_exactly,
     database_purchases,
-    purchase_post,
     purchase_random,
     queue_types,
+    retrying_clients_start,
     stream_event_ids,
     wait_until,
 )
 from purchases.tests.proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
-
-
-def posted_until_accepted(base: str, todo, deadline: float) -> None:
-    """One client: each purchase retried with its key until a 201, as DESIGN.md allows."""
-    session = requests.Session()
-    for sent, key in todo:
-        while True:
-            purchase_post(session, base, sent, **{"Idempotency-Key": key})
-            if sent.status == 201 or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
 
 
 def test_every_process_fails_over_to_the_next_node_and_loses_nothing(own_stack):
@@ -59,12 +45,7 @@ def test_every_process_fails_over_to_the_next_node_and_loses_nothing(own_stack):
 
     rng = random.Random(11)
     todo = [(purchase_random(rng), str(uuid.uuid4())) for _ in range(1200)]
-    deadline = time.monotonic() + 90
-    clients = [threading.Thread(target=posted_until_accepted,
-                                args=(stack.base, todo[i::6], deadline))
-               for i in range(6)]
-    for thread in clients:
-        thread.start()
+    clients = retrying_clients_start(stack.base, todo, seconds=90)
     # Each node goes down in turn (connections through it drop, new ones are refused), so
     # every process loses the node it is on once, whichever it started with.
     wait_until(lambda: len(database_purchases(stack.database_url)) >= 200, 60, "the worker writing")

@@ -4,7 +4,6 @@ Whatever happens, every purchase that got a 201 ends up in the database exactly 
 """
 import random
 from collections import Counter
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -18,9 +17,10 @@ from purchases.tests.conftest import proxied
 from purchases.tests.helpers import (
     assert_written_exactly,
     database_purchases,
-    purchase_post,
     purchase_random,
     purchases_stream,
+    queue_column,
+    retrying_clients_start,
     stream_event_ids,
     wait_until,
 )
@@ -42,15 +42,7 @@ def in_background(target, *args, **kwargs):
 
 def queue_messages(vhost: str) -> int:
     """Ready plus unacked messages in purchases.db, as the broker counts them."""
-    out = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages"],
-        check=True, capture_output=True, text=True, timeout=60,
-    ).stdout
-    for line in out.splitlines():
-        name, _, count = line.partition("\t")
-        if name == DB_QUEUE:
-            return int(count)
-    raise AssertionError(f"{DB_QUEUE} not in {out!r}")
+    return int(queue_column(vhost, "messages")[DB_QUEUE])
 
 
 def stream_finished(stack, thread, result, count: int, what: str) -> list:
@@ -116,23 +108,7 @@ def test_it_answers_503_not_201_while_the_broker_is_cut_and_recovers(stack):
     rng = random.Random(7)
     todo = [(purchase_random(rng), str(uuid.uuid4())) for _ in range(1200)]
     statuses: list[int] = []
-    lock = threading.Lock()
-
-    def client(share):
-        session = requests.Session()
-        for sent, key in share:
-            deadline = time.monotonic() + 60
-            while True:
-                purchase_post(session, stack.base, sent, **{"Idempotency-Key": key})
-                with lock:
-                    statuses.append(sent.status)
-                if sent.status == 201 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)  # 503 or connection lost: retry with the same key
-
-    threads = [threading.Thread(target=client, args=(todo[i::6],)) for i in range(6)]
-    for thread in threads:
-        thread.start()
+    threads = retrying_clients_start(stack.base, todo, seconds=120, statuses=statuses)
     wait_until(lambda: rows(stack) >= 200, 60, "the worker writing")
     proxy.cut()
     time.sleep(0.5)
