@@ -61,6 +61,8 @@ def test_three_broker_hosts_render_one_cluster_of_three_nodes(rendered):
     # Each host runs one of the listed nodes, under the name the others know it by.
     assert [env["NODENAME"] for env in names] == [f"rabbit@{node}" for node in NODES]
     assert all(env["USE_LONGNAME"] == "true" for env in names)
+    assert {env["SERVER_ADDITIONAL_ERL_ARGS"] for env in names} == {
+        '"+sbwt none +sbwtdcpu none +sbwtdio none"'}
     assert cookies == {"COOKIE42"}, "one Erlang cookie, or the nodes refuse each other"
 
 
