@@ -14,6 +14,7 @@ class FaultProxy:
         self.port = self.listener.getsockname()[1]
         self.up = True
         self.closed = False
+        self.held: frozenset[str] = frozenset()  # "requests", "replies"
         self.lock = threading.Lock()
         self.sockets: set[socket.socket] = set()
         threading.Thread(target=self._accept_loop, daemon=True).start()
@@ -40,7 +41,10 @@ class FaultProxy:
         peers = {client: upstream, upstream: client}
         try:
             while True:
-                readable, _, _ = select.select(list(peers), [], [], 0.5)
+                # What a held direction sends waits in its socket, unread.
+                watched = [sock for sock, direction in ((client, "requests"), (upstream, "replies"))
+                           if direction not in self.held]
+                readable, _, _ = select.select(watched, [], [], 0.05)
                 if not self.up or self.closed:
                     return
                 for sock in readable:
@@ -69,6 +73,14 @@ class FaultProxy:
         with self.lock:
             socks = list(self.sockets)
         self._close(*socks)
+
+    def hold(self, *, requests: bool = False) -> None:
+        """Keep connections open but pass nothing from the server (a broker gone silent),
+        and with requests=True nothing to it either (a network gone silent)."""
+        self.held = frozenset({"replies", "requests"} if requests else {"replies"})
+
+    def release(self) -> None:
+        self.held = frozenset()
 
     def restore(self) -> None:
         self.up = True
