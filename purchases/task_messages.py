@@ -6,6 +6,7 @@ the worker only by the routes DESIGN.md allows (never back through the fanout).
 from __future__ import annotations
 
 import logging
+import weakref
 
 from kombu import Producer
 from kombu.message import Message
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 # cannot run: a broker gone silent must raise (and reconnect) instead of hanging the worker.
 PARK_CONFIRM_SECONDS = 30.0
 
+# By AMQP connection: the confirm-mode channel parks go through when the worker's own
+# channel does not confirm (transient mode).
+_park_channels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 def event_from_message(message: Message) -> PurchaseEvent:
     """The purchase event carried by a Celery protocol-2 task message."""
@@ -40,10 +45,24 @@ def event_from_message(message: Message) -> PurchaseEvent:
     return event_from_dict(args[0])
 
 
+def _confirming_channel(channel):
+    """A channel whose publishes wait for the broker's ack, so that a return (no queue took
+    the message) raises before the original is acked: the message's own channel in durable
+    mode, else one opened beside it on the same connection."""
+    if isinstance(channel, virtual.Channel) or channel.connection.confirm_publish:
+        return channel
+    parks = _park_channels.get(channel.connection)
+    if parks is None or not parks.is_open:
+        parks = _park_channels[channel.connection] = channel.connection.channel()
+        # As py-amqp itself does on a connection opened with confirm_publish.
+        parks.basic_publish = parks.basic_publish_confirm
+    return parks
+
+
 def message_park(message: Message, reason: str) -> None:
     """Keep a message no worker can write, for a person to look at, then let it go."""
     log.error("parking message %s in %s: %s", message.delivery_tag, PARKED_QUEUE, reason)
-    Producer(message.channel).publish(
+    Producer(_confirming_channel(message.channel)).publish(
         message.body,
         exchange="",
         routing_key=PARKED_QUEUE,

@@ -228,6 +228,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 2 * TIGLE_BATCH_SIZE
 # messages directly, so a reduction after a reconnect would never be lifted.
 CELERY_WORKER_ENABLE_PREFETCH_COUNT_REDUCTION = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's default, said out loud: a pool_restart would drop the batcher's pending messages
+# (unacked, so not lost) until the next reconnect; restart the worker process instead.
+CELERY_WORKER_POOL_RESTARTS = False
 
 LOGGING = {
     "version": 1,

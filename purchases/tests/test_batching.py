@@ -8,6 +8,7 @@ from kombu import Queue
 from purchases.batching import Batcher, SettledTags
 from purchases.events import PARKED_QUEUE, TASK_NAME, event_new
 from purchases.tests.conftest import queue_depth
+from purchases.tests.helpers import wait_until
 from tigle_project.celery_app import app
 
 QUEUE = "test.batching"
@@ -195,3 +196,26 @@ def test_it_parks_a_purchase_the_database_refuses_for_good_and_writes_the_rest(b
     assert {m._state for m in messages} == {"ACK"}
     assert queue_depth(broker, PARKED_QUEUE) == 1
     assert batcher.backoff == 0
+
+
+def test_a_message_is_not_let_go_when_the_parked_queue_cannot_take_it(broker, queue):
+    """The worker's channel here does not confirm (as in transient mode): parking must still
+    learn of the return before it acks the original."""
+    from purchases.topology import topology_declare
+
+    assert not broker.connection.confirm_publish
+    broker.default_channel.queue_delete(PARKED_QUEUE)
+    try:
+        producer = broker.Producer()
+        producer.publish(json.dumps([[{"v": 1, "id": "nope"}], {}, {}]), routing_key=QUEUE,
+                         content_type="application/json", content_encoding="utf-8",
+                         headers={"task": TASK_NAME, "id": "x"})
+        batcher = Batcher(write=[].append, size=1, seconds=0.1, clock=Clock())
+        message = queue.get(no_ack=False)
+        with pytest.raises(Exception, match="NO_ROUTE|312"):
+            batcher.on_message(message)
+        assert message._state != "ACK"
+        message.reject(requeue=True)
+        wait_until(lambda: queue_depth(broker, QUEUE) == 1, 10, "the message back in its queue")
+    finally:
+        topology_declare(broker)

@@ -1,4 +1,5 @@
 """Purchases POSTed through gunicorn reach the database through the broker and the worker."""
+import json
 import os
 import subprocess
 import sys
@@ -6,7 +7,7 @@ import sys
 import pytest
 from kombu import Connection
 
-from purchases.events import DB_QUEUE
+from purchases.events import DB_QUEUE, PARKED_QUEUE, TASK_NAME
 from purchases.tests.conftest import queue_depth
 from purchases.tests.helpers import (
     assert_written_exactly,
@@ -33,6 +34,19 @@ def test_it_writes_every_accepted_purchase_to_mariadb_field_by_field(stack, dura
     rows = database_purchases(stack.database_url)
     assert len(rows) == N
     assert_written_exactly(sent, rows)
+
+
+@pytest.mark.parametrize("durable", ["1", "0"], ids=["durable", "transient"])
+def test_the_worker_parks_a_message_that_is_not_a_purchase(stack, broker, durable):
+    """Parking publishes with a confirm in both modes (transient: on a channel of its own)."""
+    broker.default_channel.queue_purge(PARKED_QUEUE)
+    stack.start_worker(TIGLE_DURABLE=durable)
+    broker.Producer().publish(json.dumps([[{"v": 1, "id": "nope"}], {}, {}]),
+                              routing_key=DB_QUEUE, content_type="application/json",
+                              content_encoding="utf-8", headers={"task": TASK_NAME, "id": "x"})
+    wait_until(lambda: queue_depth(broker, PARKED_QUEUE) == 1, 30, "the message parked")
+    assert queue_depth(broker, DB_QUEUE) == 0
+    assert "parking message" in stack.worker.log_text()
 
 
 def test_it_writes_inside_the_request_in_sync_mode_and_tells_analytics(own_stack):
