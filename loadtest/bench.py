@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtest import bench_report
+from loadtest.bench_figures import depth_summary, drain_wait, result_of
 from loadtest.bench_probes import (
     AMQP,
     DATABASE,
@@ -33,8 +34,6 @@ from loadtest.bench_probes import (
     calibration_seconds,
     cpu_meter,
     machine,
-    purchases_counted,
-    purchases_written,
     query_client_start,
     services_reset,
 )
@@ -75,14 +74,6 @@ def store_day(base: str, out: Path, stores: int, per_hour: int) -> dict:
         subprocess.run(command, cwd=ROOT, check=False, timeout=3600, stdout=log,
                        stderr=subprocess.STDOUT)
     return json.loads((out / "report.json").read_text())
-
-
-def losses(accepted: int, *counts: int | None) -> tuple[int, int]:
-    """(lost, duplicated): accepted purchases missing from, or counted twice in, any count."""
-    known = [n for n in counts if n is not None]
-    if not known:
-        return 0, 0
-    return max(0, accepted - min(known)), max(0, max(known) - accepted)
 
 
 def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
@@ -129,20 +120,8 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
         report = store_day(base, out, stores, per_hour)
         ended = time.monotonic()
         query_latency = json.loads(queries.communicate(timeout=60)[0]) if queries else None
-        accepted = report["successful"]
-        written = counted = None
-        caught_up: dict[str, float] = {}  # component -> seconds after the last request
-        deadline = ended + 300
-        while time.monotonic() < deadline:
-            written = purchases_written() if mode.database else None
-            counted = purchases_counted(address) - preloaded if address else None
-            for component, n in (("database", written), ("analytics", counted)):
-                if n is not None and n >= accepted:
-                    caught_up.setdefault(component, round(time.monotonic() - ended, 2))
-            if all(n is None or n >= accepted for n in (written, counted)):
-                break
-            time.sleep(0.1)
-        drain = time.monotonic() - ended
+        drained = drain_wait(report["successful"], ended, database=mode.database,
+                             analytics=address, preloaded=preloaded)
         cpu = meter.stop()
     finally:
         if sampler is not None:
@@ -152,33 +131,13 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
             queries.kill()
         for process in reversed(processes):
             process.stop()
-    done = [n for n in (written, counted) if n is not None]
-    seconds = report["wall_time_s"] + (drain if done else 0.0)
-    lost, duplicates = losses(accepted, written, counted)
-    result = {
-        "mode": mode.name, "stores": stores, "accepted_rps": round(accepted / report["wall_time_s"], 1),
-        "end_to_end_rps": round(accepted / seconds, 1) if done else None,
-        "mean_ms": report["mean_ms"], "median_ms": report["median_ms"], "p99_ms": report["p99_ms"],
-        "max_ms": report["max_ms"], "drain_s": round(drain, 2) if done else None,
-        "lost": lost, "duplicates": duplicates,
-        "successful": accepted, "failed": report["failed"], "per_hour": per_hour,
-        "written": written, "counted": counted, "caught_up_s": caught_up,
-        "calibration_s": calibration,
-        "cpu_ms_per_purchase": {component: round(1000 * seconds / max(accepted, 1), 3)
-                                for component, seconds in cpu.items()},
-    }
+    result = result_of(mode.name, stores, per_hour, report, drained, cpu, calibration)
     if sampler is not None:
         result["depth_samples"] = sampler.samples
     if query_latency is not None:
         result["query_latency"] = query_latency
         result["query_latency_at_rest"] = at_rest
     return result
-
-
-def depth_summary(samples: list[dict]) -> dict:
-    return {"interval_s": 0.5, "samples": samples,
-            "max_db_ready": max((s["db_ready"] for s in samples), default=0),
-            "max_analytics_backlog": max((s["analytics_backlog"] for s in samples), default=0)}
 
 
 def write_outputs(bench: dict, full: bool) -> Path:

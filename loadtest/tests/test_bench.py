@@ -5,7 +5,7 @@ import numpy as np
 
 from analytics.checkpoint import checkpoint_load
 from loadtest import bench_report
-from loadtest.bench import depth_summary, losses
+from loadtest.bench_figures import depth_summary, losses
 from loadtest.cpu import CpuMeter, machine_cpu, tree_cpu
 from loadtest.preload import matrix_preload
 
