@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "serve":
+            config = config_from_env()  # before analytics.service imports the topology
             from analytics.service import serve
 
-            return serve(config_from_env())
+            return serve(config)
         address = args.address or addresses_from_env()[0]
     except ConfigError as exc:
         print(f"analytics: {exc}", file=sys.stderr)

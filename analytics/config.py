@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from purchases.events import QUEUE_TYPES  # standard library only, too
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -52,6 +54,13 @@ def _number(environ: Mapping[str, str], name: str, default: float, cast: type, l
     return value
 
 
+def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _get(environ, name, default).lower()
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 def address_check(name: str, address: str) -> str:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:
@@ -76,6 +85,8 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
     folder = None
     if broker_url.startswith("filesystem"):
         folder = Path(urlsplit(broker_url).path or var_dir / "broker")
+    # Read by purchases/topology.py at import: checked first, to stop naming it.
+    _choice(environ, "TIGLE_QUEUE_TYPE", "classic", QUEUE_TYPES)
     return Config(
         listen=address_check("ANALYTICS_LISTEN", _get(environ, "ANALYTICS_LISTEN", "127.0.0.1:50051")),
         state_dir=Path(_get(environ, "ANALYTICS_STATE_DIR", str(var_dir / "analytics"))),

@@ -17,6 +17,8 @@ DB_QUEUE = "purchases.db"
 ANALYTICS_STREAM = "purchases.analytics"
 # Messages the worker cannot read as a purchase are parked here instead of being dropped.
 PARKED_QUEUE = "purchases.db.parked"
+# TIGLE_QUEUE_TYPE's values, for purchases.db and the parked queue (purchases/topology.py).
+QUEUE_TYPES = ("classic", "quorum")
 
 MAX_STORE_ID = 2**31 - 1
 MAX_CUSTOMER_ID = 2**63 - 1

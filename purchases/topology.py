@@ -8,9 +8,7 @@ import os
 
 from kombu import Connection, Exchange, Queue
 
-from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, PARKED_QUEUE
-
-QUEUE_TYPES = ("classic", "quorum")
+from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, PARKED_QUEUE, QUEUE_TYPES
 
 
 def queue_type(environ=os.environ) -> str:

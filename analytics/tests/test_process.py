@@ -33,6 +33,7 @@ def test_it_never_imports_django():
     ("ANALYTICS_CHECKPOINT_SECONDS", "soon"),
     ("CELERY_BROKER_URL", "sqs://x"),
     ("CELERY_BROKER_URL", "amqp://a;sqs://b"),
+    ("TIGLE_QUEUE_TYPE", "mirrored"),
 ])
 def test_it_refuses_to_start_naming_the_bad_setting(name, value):
     result = run("-m", "analytics", "serve", **{name: value})
