@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from purchases.events import QUEUE_TYPES  # standard library only, too
+from purchases.events import queue_type  # standard library only, too
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,13 +54,6 @@ def _number(environ: Mapping[str, str], name: str, default: float, cast: type, l
     return value
 
 
-def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = _get(environ, name, default).lower()
-    if value not in choices:
-        raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
-    return value
-
-
 def address_check(name: str, address: str) -> str:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:
@@ -85,8 +78,10 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
     folder = None
     if broker_url.startswith("filesystem"):
         folder = Path(urlsplit(broker_url).path or var_dir / "broker")
-    # Read by purchases/topology.py at import: checked first, to stop naming it.
-    _choice(environ, "TIGLE_QUEUE_TYPE", "classic", QUEUE_TYPES)
+    try:  # read by purchases/topology.py at import: checked first, to stop naming it
+        queue_type(environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return Config(
         listen=address_check("ANALYTICS_LISTEN", _get(environ, "ANALYTICS_LISTEN", "127.0.0.1:50051")),
         state_dir=Path(_get(environ, "ANALYTICS_STATE_DIR", str(var_dir / "analytics"))),

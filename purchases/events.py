@@ -7,6 +7,7 @@ The API makes it, the worker writes it, analytics counts it, the tests check it:
 from __future__ import annotations
 
 import datetime
+import os
 import uuid
 from dataclasses import dataclass
 
@@ -17,8 +18,22 @@ DB_QUEUE = "purchases.db"
 ANALYTICS_STREAM = "purchases.analytics"
 # Messages the worker cannot read as a purchase are parked here instead of being dropped.
 PARKED_QUEUE = "purchases.db.parked"
-# TIGLE_QUEUE_TYPE's values, for purchases.db and the parked queue (purchases/topology.py).
 QUEUE_TYPES = ("classic", "quorum")
+
+
+
+def queue_type(environ=os.environ) -> str:
+    """TIGLE_QUEUE_TYPE, for purchases.db and the parked queue (purchases/topology.py):
+    quorum replicates them across a RabbitMQ cluster's nodes.
+
+    Every process must agree: the broker refuses a declaration whose type differs from the
+    queue's, and a queue's type never changes once it exists.
+    """
+    value = environ.get("TIGLE_QUEUE_TYPE", "").strip().lower() or "classic"
+    if value not in QUEUE_TYPES:
+        raise ValueError(f"TIGLE_QUEUE_TYPE={value!r} is not one of {', '.join(QUEUE_TYPES)}")
+    return value
+
 
 MAX_STORE_ID = 2**31 - 1
 MAX_CUSTOMER_ID = 2**63 - 1

@@ -4,23 +4,9 @@ Needs kombu only (no Django), so that analytics can declare what it uses too.
 """
 from __future__ import annotations
 
-import os
-
 from kombu import Connection, Exchange, Queue
 
-from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, PARKED_QUEUE, QUEUE_TYPES
-
-
-def queue_type(environ=os.environ) -> str:
-    """TIGLE_QUEUE_TYPE: quorum replicates purchases.db across a RabbitMQ cluster's nodes.
-
-    Every process must agree: the broker refuses a declaration whose type differs from the
-    queue's, and a queue's type never changes once it exists.
-    """
-    value = environ.get("TIGLE_QUEUE_TYPE", "").strip().lower() or "classic"
-    if value not in QUEUE_TYPES:
-        raise ValueError(f"TIGLE_QUEUE_TYPE={value!r} is not one of {', '.join(QUEUE_TYPES)}")
-    return value
+from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, PARKED_QUEUE, queue_type
 
 
 # A classic queue is declared without the argument, as it was before quorum existed here,

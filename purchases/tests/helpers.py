@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 import MySQLdb
 import requests
+from kombu import Connection
+
+from purchases.events import TASK_NAME
 
 
 @dataclass
@@ -24,6 +27,14 @@ class Sent:
     items: list[tuple[int, int]]
     status: int = 0
     purchase_id: str | None = None
+
+
+def not_a_purchase_publish(connection: Connection, queue: str) -> None:
+    """A task message of purchases.record whose argument is no purchase: the worker parks it."""
+    connection.Producer().publish(
+        json.dumps([[{"v": 1, "id": "nope"}], {}, {}]), routing_key=queue,
+        content_type="application/json", content_encoding="utf-8",
+        headers={"task": TASK_NAME, "id": "x"})
 
 
 def purchase_random(rng: random.Random, legacy_key: bool = False) -> Sent:

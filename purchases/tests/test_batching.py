@@ -1,6 +1,5 @@
 """The batch consumer's single steps, on real messages from this run's RabbitMQ vhost."""
 import datetime
-import json
 
 import pytest
 from kombu import Queue
@@ -8,7 +7,7 @@ from kombu import Queue
 from purchases.batching import Batcher, SettledTags
 from purchases.events import PARKED_QUEUE, TASK_NAME, event_new
 from purchases.tests.conftest import queue_depth
-from purchases.tests.helpers import wait_until
+from purchases.tests.helpers import not_a_purchase_publish, wait_until
 from tigle_project.celery_app import app
 
 QUEUE = "test.batching"
@@ -127,10 +126,7 @@ def test_it_requeues_a_refused_batch_and_backs_off(broker, queue):
 
 def test_it_parks_a_message_that_is_not_a_purchase(broker, queue):
     broker.default_channel.queue_purge(PARKED_QUEUE)
-    producer = broker.Producer()
-    producer.publish(json.dumps([[{"v": 1, "id": "nope"}], {}, {}]), routing_key=QUEUE,
-                     content_type="application/json", content_encoding="utf-8",
-                     headers={"task": TASK_NAME, "id": "x"})
+    not_a_purchase_publish(broker, QUEUE)
     written = []
     batcher = Batcher(write=written.append, size=1, seconds=0.1, clock=Clock())
     batcher.on_message(queue.get(no_ack=False))
@@ -206,10 +202,7 @@ def test_a_message_is_not_let_go_when_the_parked_queue_cannot_take_it(broker, qu
     assert not broker.connection.confirm_publish
     broker.default_channel.queue_delete(PARKED_QUEUE)
     try:
-        producer = broker.Producer()
-        producer.publish(json.dumps([[{"v": 1, "id": "nope"}], {}, {}]), routing_key=QUEUE,
-                         content_type="application/json", content_encoding="utf-8",
-                         headers={"task": TASK_NAME, "id": "x"})
+        not_a_purchase_publish(broker, QUEUE)
         batcher = Batcher(write=[].append, size=1, seconds=0.1, clock=Clock())
         message = queue.get(no_ack=False)
         with pytest.raises(Exception, match="NO_ROUTE|312"):

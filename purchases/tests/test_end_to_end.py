@@ -1,5 +1,4 @@
 """Purchases POSTed through gunicorn reach the database through the broker and the worker."""
-import json
 import os
 import subprocess
 import sys
@@ -7,11 +6,12 @@ import sys
 import pytest
 from kombu import Connection
 
-from purchases.events import DB_QUEUE, PARKED_QUEUE, TASK_NAME
+from purchases.events import DB_QUEUE, PARKED_QUEUE
 from purchases.tests.conftest import queue_depth
 from purchases.tests.helpers import (
     assert_written_exactly,
     database_purchases,
+    not_a_purchase_publish,
     purchases_stream,
     wait_until,
 )
@@ -41,9 +41,7 @@ def test_the_worker_parks_a_message_that_is_not_a_purchase(stack, broker, durabl
     """Parking publishes with a confirm in both modes (transient: on a channel of its own)."""
     broker.default_channel.queue_purge(PARKED_QUEUE)
     stack.start_worker(TIGLE_DURABLE=durable)
-    broker.Producer().publish(json.dumps([[{"v": 1, "id": "nope"}], {}, {}]),
-                              routing_key=DB_QUEUE, content_type="application/json",
-                              content_encoding="utf-8", headers={"task": TASK_NAME, "id": "x"})
+    not_a_purchase_publish(broker, DB_QUEUE)
     wait_until(lambda: queue_depth(broker, PARKED_QUEUE) == 1, 30, "the message parked")
     assert queue_depth(broker, DB_QUEUE) == 0
     assert "parking message" in stack.worker.log_text()
