@@ -1,64 +1,145 @@
-"""gunicorn's gthread worker with a main loop that does not poll its request futures.
+"""gunicorn's gthread worker with a cheaper hand-off of each request to its threads.
 
-gunicorn 23's loop calls futures.wait(every queued request, timeout=0) after each poll,
-taking each future's lock: with a store's kept-alive connections queued behind 8 threads
-that is ~100 locks per wakeup, and py-spy put it and the loop at a quarter of the web
-process's Python time under load. Here each future leaves the set when it finishes (its
-done callback), so the loop only polls. Liveness is still reported, once a second
-instead of on every wakeup (gunicorn's worker timeout is 30 s).
+gthread passes every request of a kept-alive connection from its main loop to a thread and
+back: a selectors unregister and register, a concurrent.futures Future (built around a
+Condition) and ThreadPoolExecutor.submit (a pure-Python Semaphore), and in gunicorn 23 a
+futures.wait() over every queued request after each poll. Under the bench py-spy put that
+hand-off at over a third of the web process's Python time.
 
-Written against gunicorn 23.0 (requirements.txt pins it); gunicorn 27 rewrote this loop
-and measured slower here (BENCHMARKS.md).
+Here the main loop waits on a raw epoll in which each idle connection is armed one-shot,
+gives a readable connection to the threads through a queue.SimpleQueue (C, one lock), and
+the thread that answered the request re-arms the connection: one epoll_ctl per request, no
+Future and no Python-level lock on the way. Sockets stay blocking once a thread has read
+from them (gthread flips them twice per request). Parsing, the WSGI call, keep-alive,
+max_requests and error handling are gthread's own (handle, handle_request).
+
+Written against gunicorn 23.0 (requirements.txt pins it): it reuses ThreadWorker's handle()
+and TConn, so an upgrade must re-read them (gunicorn 27 measured slower here: BENCHMARKS.md).
 """
 from __future__ import annotations
 
-import selectors
+import errno
+import queue
+import select
+import sys
+import threading
 import time
-from concurrent import futures
-from functools import partial
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers import base
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 NOTIFY_EVERY_SECONDS = 1.0
+_ARMED = select.EPOLLIN | select.EPOLLONESHOT
+_STOP = None  # one per request thread, queued behind the connections still to answer
 
 
 class LeanThreadWorker(ThreadWorker):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.futures = set()
+    def init_process(self) -> None:
+        self._requests: queue.SimpleQueue[TConn | None] = queue.SimpleQueue()
+        self._epoll = select.epoll()
+        self._listeners: dict[int, tuple] = {}  # fd -> (listening socket, its address)
+        # fd -> kept-alive connection armed in the epoll. Only the main loop takes from it;
+        # gthread's handle_request reads its length to cap kept-alive connections.
+        self._keep = {}
+        self._conns_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        # gthread's own init_process would build a thread pool and a selector left unused.
+        base.Worker.init_process(self)
 
-    def _wrap_future(self, fs, conn) -> None:
-        fs.conn = conn
-        self.futures.add(fs)
-        fs.add_done_callback(self.finish_request)
-        fs.add_done_callback(self.futures.discard)
+    def handle_quit(self, sig, frame) -> None:
+        self.alive = False
+        self.cfg.worker_int(self)
+        time.sleep(0.1)
+        sys.exit(0)
 
     def run(self) -> None:
-        for sock in self.sockets:
-            sock.setblocking(False)
+        for listener in self.sockets:
+            listener.setblocking(False)
             # Captured once: during a graceful shutdown the name may be gone (as gunicorn does).
-            server = sock.getsockname()
-            self.poller.register(sock, selectors.EVENT_READ, partial(self.accept, server))
+            self._listeners[listener.fileno()] = (listener, listener.getsockname())
+            self._epoll.register(listener.fileno(), select.EPOLLIN)
+        self._threads = [threading.Thread(target=self._answer, name=f"request-{n}", daemon=True)
+                         for n in range(self.cfg.threads)]
+        for thread in self._threads:
+            thread.start()
 
-        notified = 0.0
+        accepting, checked = True, 0.0
         while self.alive:
             now = time.monotonic()
-            if now - notified >= NOTIFY_EVERY_SECONDS:
+            if now - checked >= NOTIFY_EVERY_SECONDS:
+                checked = now
                 self.notify()
-                notified = now
-            if self.nr_conns < self.worker_connections:
-                for key, _ in self.poller.select(1.0):
-                    key.data(key.fileobj)
-            else:
-                # Full: accept nothing until a request finishes.
-                futures.wait(list(self.futures), timeout=1.0,
-                             return_when=futures.FIRST_COMPLETED)
-            if not self.is_parent_alive():
-                break
-            self.murder_keepalived()
+                if not self.is_parent_alive():
+                    break
+                self._expire_idle()
+            if accepting != (self.nr_conns < self.worker_connections):
+                # Full: new connections wait in the listen backlog until one closes.
+                accepting = not accepting
+                for fd in self._listeners:
+                    self._epoll.modify(fd, select.EPOLLIN if accepting else 0)
+            for fd, _ in self._epoll.poll(1.0):
+                conn = self._keep.pop(fd, None)
+                if conn is not None:
+                    self._requests.put(conn)
+                elif fd in self._listeners:
+                    self._accept(*self._listeners[fd])
+        self._shutdown()
 
-        self.tpool.shutdown(False)
-        self.poller.close()
-        for sock in self.sockets:
-            sock.close()
-        futures.wait(list(self.futures), timeout=self.cfg.graceful_timeout)
+    def _accept(self, listener, server) -> None:
+        try:
+            sock, client = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        conn = TConn(self.cfg, sock, client, server)
+        with self._conns_lock:
+            self.nr_conns += 1
+        # Unlike gthread, a connection that never sends is closed after the keep-alive time.
+        conn.set_timeout()
+        self._keep[sock.fileno()] = conn
+        self._epoll.register(sock.fileno(), _ARMED)
+
+    def _answer(self) -> None:
+        """A request thread: answer the connections the main loop hands over, one request
+        each, and put each kept-alive one back in the epoll."""
+        while (conn := self._requests.get()) is not _STOP:
+            if not conn.initialized:
+                conn.init()  # blocking from here on; SSL wrapped if configured
+            keepalive, conn = self.handle(conn)  # gthread's: logs and answers its own errors
+            if keepalive and self.alive:
+                conn.set_timeout()
+                fd = conn.sock.fileno()
+                self._keep[fd] = conn  # before arming: the main loop looks it up on the event
+                self._epoll.modify(fd, _ARMED)
+            else:
+                self._close(conn)
+
+    def _close(self, conn: TConn) -> None:
+        try:
+            self._epoll.unregister(conn.sock.fileno())
+        except (OSError, ValueError):  # never armed, or the epoll is closed at shutdown
+            pass
+        conn.close()
+        with self._conns_lock:
+            self.nr_conns -= 1
+
+    def _expire_idle(self) -> None:
+        now = time.time()
+        for fd, conn in list(self._keep.items()):
+            if conn.timeout <= now and self._keep.pop(fd, None) is conn:
+                self._close(conn)
+
+    def _shutdown(self) -> None:
+        for listener, _ in self._listeners.values():
+            listener.close()
+        for conn in list(self._keep.values()):
+            self._close(conn)  # idle: nothing of theirs is in flight
+        self._keep.clear()
+        # Connections already handed over are answered (with Connection: close) first.
+        for _ in self._threads:
+            self._requests.put(_STOP)
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._epoll.close()

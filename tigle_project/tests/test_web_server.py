@@ -22,11 +22,11 @@ BODY = b'{"items": [{"ItemID": "5", "numberOfItems": 2}]}'
 WORKER_TIMEOUT = 2
 
 
-def web(tmp_path, name: str) -> tuple[Process, int]:
+def web(tmp_path, name: str, *options: str, processes: int = 2) -> tuple[Process, int]:
     port = free_port()
     env = {**os.environ, "TIGLE_BENCH_CEILING": "1", "TIGLE_VAR_DIR": str(tmp_path),
-           "WEB_CONCURRENCY": "2", "WEB_THREADS": "4"}
-    process = Process(name, [*web_argv(port), "--timeout", str(WORKER_TIMEOUT)], env,
+           "WEB_CONCURRENCY": str(processes), "WEB_THREADS": "4"}
+    process = Process(name, [*web_argv(port), "--timeout", str(WORKER_TIMEOUT), *options], env,
                       tmp_path / f"{name}.log").start()
     wait_http(f"http://127.0.0.1:{port}{PATH}", process)
     return process, port
@@ -37,6 +37,12 @@ def server(tmp_path):
     process, port = web(tmp_path, "web")
     yield process, port
     process.stop()
+
+
+def request_raw(client: socket.socket) -> bytes:
+    client.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY)
+    return client.recv(65536)
 
 
 def store_day(port: int, requests: int) -> list[int]:
@@ -60,6 +66,45 @@ def test_more_kept_alive_stores_than_threads_are_all_answered(server):
     with ThreadPoolExecutor(stores) as pool:
         days = list(pool.map(store_day, [port] * stores, [5] * stores))
     assert days == [[201] * 5] * stores
+
+
+def test_idle_connections_are_closed_after_the_keep_alive_time(tmp_path):
+    process, port = web(tmp_path, "web-keepalive", "--keep-alive", "1")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as used, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
+            assert request_raw(used).startswith(b"HTTP/1.1 201")
+            started = time.monotonic()
+            # The server closes both: recv returns the end of the stream, not a timeout.
+            assert used.recv(1) == b""
+            assert silent.recv(1) == b""
+            assert time.monotonic() - started < 5
+    finally:
+        process.stop()
+
+
+def test_a_full_worker_takes_the_next_connection_once_one_closes(tmp_path):
+    # One thread, three connections at most, so at most two kept alive after a request.
+    process, port = web(tmp_path, "web-full", "--threads", "1", "--worker-connections", "3",
+                        processes=1)
+    try:
+        first = socket.create_connection(("127.0.0.1", port), timeout=10)
+        second = socket.create_connection(("127.0.0.1", port), timeout=10)
+        assert request_raw(first).startswith(b"HTTP/1.1 201")
+        assert request_raw(second).startswith(b"HTTP/1.1 201")
+        silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        time.sleep(0.3)  # accepted: the worker is full
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as fourth:
+            fourth.settimeout(1.5)
+            with pytest.raises(socket.timeout):  # in the listen backlog: not accepted yet
+                request_raw(fourth)
+            first.close()
+            fourth.settimeout(10)
+            assert fourth.recv(65536).startswith(b"HTTP/1.1 201")
+        second.close()
+        silent.close()
+    finally:
+        process.stop()
 
 
 def test_an_idle_worker_is_not_taken_for_hung(server):
