@@ -80,6 +80,41 @@ def test_a_nack_fails_that_publish_only(routes):
     assert bodies_in(queue) == {"taken"}
 
 
+def test_concurrent_publishes_share_socket_writes_and_all_arrive(routes):
+    taking, _, queue = routes
+    pipeline = pipeline_open(settings.CELERY_BROKER_URL)
+    transport = pipeline._amqp.transport
+    writes = [0]
+    write = transport.write
+
+    def counted(data) -> None:
+        writes[0] += 1
+        write(data)
+
+    transport.write = counted
+    try:
+        # Alone: written at once, in a write of its own.
+        publish(pipeline, taking, "alone", timeout=5)
+        assert writes[0] == 1
+
+        def store(index: int) -> None:
+            for n in range(25):
+                publish(pipeline, taking, f"{index}-{n}", timeout=5)
+
+        threads = [threading.Thread(target=store, args=(i,)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert pipeline.broken is None
+    finally:
+        pipeline.close("test over")
+    # 400 messages from 16 threads at once: each write gathers several (about 12 here; 3 to
+    # 4 when the writing thread does not wait for others to join it).
+    assert writes[0] - 1 < 400 / 5, writes[0]
+    assert bodies_in(queue) == {"alone"} | {f"{i}-{n}" for i in range(16) for n in range(25)}
+
+
 def test_a_silent_broker_fails_every_open_publish_within_its_timeout(proxy, routes):
     taking, _, _ = routes
     pipeline = pipeline_open(proxied(settings.CELERY_BROKER_URL, proxy))
