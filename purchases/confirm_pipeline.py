@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 GATHER_SECONDS = 0.002
 
 
-class _Gathered:
+class FrameList:
     """The transport py-amqp's frame writer writes to: frames wait here for the next write."""
 
     def __init__(self) -> None:
@@ -94,7 +94,7 @@ class ConfirmPipeline:
         self._amqp.frame_writer = frame_writer_locked
         # Messages framed but not yet written, in tag order; _gather_lock covers them, the
         # tags and the frame writer's buffer.
-        self._gathered = _Gathered()
+        self._gathered = FrameList()
         self._frame = frame_writer(self._amqp, self._gathered)
         self._gather_lock = threading.Lock()
         self._gathering = False  # a thread is about to write what has gathered
