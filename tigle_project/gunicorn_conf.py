@@ -3,7 +3,7 @@ import multiprocessing
 import os
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-# gthread, with a main loop that does not poll every queued request (gunicorn_worker.py).
+# gthread, handing requests to its threads through a one-shot epoll (gunicorn_worker.py).
 worker_class = "tigle_project.gunicorn_worker.LeanThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
 threads = int(os.environ.get("WEB_THREADS", "8"))
