@@ -104,21 +104,28 @@ class LeanThreadWorker(ThreadWorker):
         """A request thread: answer the connections the main loop hands over, one request
         each, and put each kept-alive one back in the epoll."""
         while (conn := self._requests.get()) is not _STOP:
-            if not conn.initialized:
-                conn.init()  # blocking from here on; SSL wrapped if configured
-            keepalive, conn = self.handle(conn)  # gthread's: logs and answers its own errors
-            if keepalive and self.alive:
-                conn.set_timeout()
-                fd = conn.sock.fileno()
-                self._keep[fd] = conn  # before arming: the main loop looks it up on the event
-                self._epoll.modify(fd, _ARMED)
-            else:
-                self._close(conn)
+            try:
+                if not conn.initialized:
+                    conn.init()  # blocking from here on; SSL wrapped if configured
+                keepalive, conn = self.handle(conn)  # gthread's: answers its own errors
+                if keepalive and self.alive:
+                    conn.set_timeout()
+                    fd = conn.sock.fileno()
+                    self._keep[fd] = conn  # before arming: the main loop looks it up on the event
+                    self._epoll.modify(fd, _ARMED)
+                    continue
+            except Exception:  # a TLS handshake, or the epoll closed at shutdown: not the thread
+                if self.alive:
+                    self.log.exception("dropping the connection from %s", conn.client)
+            self._close(conn)
 
     def _close(self, conn: TConn) -> None:
         try:
-            self._epoll.unregister(conn.sock.fileno())
-        except (OSError, ValueError):  # never armed, or the epoll is closed at shutdown
+            fd = conn.sock.fileno()
+            if self._keep.get(fd) is conn:
+                del self._keep[fd]
+            self._epoll.unregister(fd)
+        except (OSError, ValueError, KeyError):  # never armed, or the epoll is closed at shutdown
             pass
         conn.close()
         with self._conns_lock:

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,18 +131,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _ready(process: Process, wait: Callable[[], object]) -> Process:
+    """The process once wait() returns; stopped if it raises, so that a failed start leaves
+    nothing running behind the caller's back."""
+    try:
+        wait()
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
 def web_start(env: dict[str, str], log_dir: Path, port: int | None = None) -> tuple[Process, str]:
     port = port or free_port()
     web = Process("web", web_argv(port), env, log_dir / "web.log").start()
     base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/healthz", web)
-    return web, base
+    return _ready(web, lambda: wait_http(f"{base}/healthz", web)), base
 
 
 def worker_start(env: dict[str, str], log_dir: Path) -> Process:
     worker = Process("worker", worker_argv(), env, log_dir / "worker.log").start()
-    worker.wait_for_log("ready.", timeout=60)
-    return worker
+    return _ready(worker, lambda: worker.wait_for_log("ready.", timeout=60))
 
 
 def analytics_start(env: dict[str, str], log_dir: Path, *, name: str = "analytics",
@@ -153,5 +163,5 @@ def analytics_start(env: dict[str, str], log_dir: Path, *, name: str = "analytic
         env["ANALYTICS_STATE_DIR"] = str(state_dir)
     analytics = Process(name, analytics_argv(), env, log_dir / f"{name}.log").start()
     # Attached to the stream (and, embedded, its queue bound): no purchase passes it by.
-    analytics.wait_for_log("reading purchases.analytics", timeout=60)
-    return analytics, address
+    return _ready(analytics, lambda: analytics.wait_for_log("reading purchases.analytics",
+                                                            timeout=60)), address
