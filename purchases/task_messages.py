@@ -5,6 +5,7 @@ the worker only by the routes DESIGN.md allows (never back through the fanout).
 """
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 
@@ -37,12 +38,20 @@ def event_from_message(message: Message) -> PurchaseEvent:
     if message.headers.get("task") != TASK_NAME:
         raise EventError(f"not a {TASK_NAME} task message")
     try:
-        args, _kwargs, _embed = message.decode()
+        args, _kwargs, _embed = _body(message)
     except Exception as exc:  # a body that is not JSON of Celery's shape
         raise EventError(f"undecodable task body: {exc!r}") from None
     if not isinstance(args, list) or len(args) != 1:
         raise EventError(f"expected one argument, got {args!r}")
     return event_from_dict(args[0])
+
+
+def _body(message: Message):
+    if message.content_type == "application/json" and "compression" not in message.headers:
+        # kombu's decode() runs an object hook over every dict for kombu's own typed values,
+        # which a purchase never carries: a tenth of the worker's CPU under load.
+        return json.loads(message.body)
+    return message.decode()  # anything else: kombu's checks (accepted types, compression)
 
 
 def _confirming_channel(channel):
