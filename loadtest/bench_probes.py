@@ -41,14 +41,23 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=False, capture_output=True, timeout=60)
 
 
+def vhost_reset(vhost: str) -> None:
+    """An empty vhost of that name on the bench's broker, open to the bench's user."""
+    _rabbitmqctl("delete_vhost", vhost)
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, urllib.parse.urlsplit(AMQP).username or "guest",
+                 ".*", ".*", ".*")
+
+
+def vhost_delete(vhost: str) -> None:
+    _rabbitmqctl("delete_vhost", vhost)
+
+
 def services_reset(env: dict[str, str]) -> None:
     """A fresh database and vhost for a mode, so that no mode sees another's data."""
     _mysql(f"DROP DATABASE IF EXISTS {DATABASE}")
     _mysql(f"CREATE DATABASE {DATABASE}")
-    _rabbitmqctl("delete_vhost", VHOST)
-    _rabbitmqctl("add_vhost", VHOST)
-    _rabbitmqctl("set_permissions", "-p", VHOST, urllib.parse.urlsplit(AMQP).username or "guest",
-                 ".*", ".*", ".*")
+    vhost_reset(VHOST)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 

@@ -23,7 +23,7 @@ from amqp.method_framing import frame_writer
 from amqp.serialization import dumps
 from kombu import Connection
 
-from loadtest.bench_probes import AMQP, _rabbitmqctl
+from loadtest.bench_probes import AMQP, vhost_delete, vhost_reset
 from loadtest.cpu import named_cpu
 from purchases.confirm_pipeline import FrameList
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, event_new
@@ -32,15 +32,18 @@ VHOST = "tigle-broker-probe"
 ACK_EVERY = 100
 
 
-def _connect(user: str, password: str, host: str) -> amqp.Connection:
-    connection = amqp.Connection(host, userid=user, password=password, virtual_host=VHOST)
+def _connect() -> amqp.Connection:
+    parts = urllib.parse.urlsplit(AMQP)
+    connection = amqp.Connection(f"{parts.hostname}:{parts.port or 5672}",
+                                 userid=parts.username or "guest",
+                                 password=parts.password or "guest", virtual_host=VHOST)
     connection.connect()
     return connection
 
 
-def _consume(connect, queue: str, arguments: dict | None, stop: threading.Event,
+def _consume(queue: str, arguments: dict | None, stop: threading.Event,
              counts: dict[str, int]) -> None:
-    connection = connect()
+    connection = _connect()
     channel = connection.channel()
     channel.basic_qos(0, 1000, False)
     seen, unacked = 0, None
@@ -68,27 +71,19 @@ def burst_run(rate: float, burst: int, seconds: float) -> dict:
     from purchases.publisher import task_message
     from purchases.topology import topology_declare
 
-    parts = urllib.parse.urlsplit(AMQP)
-    user, password = parts.username or "guest", parts.password or "guest"
-    _rabbitmqctl("delete_vhost", VHOST)
-    _rabbitmqctl("add_vhost", VHOST)
-    _rabbitmqctl("set_permissions", "-p", VHOST, user, ".*", ".*", ".*")
+    vhost_reset(VHOST)
     try:
         with Connection(f"{AMQP}/{VHOST}") as connection:
             topology_declare(connection)
 
-        def connect() -> amqp.Connection:
-            return _connect(user, password, parts.netloc.rpartition("@")[2])
-
         stop, counts = threading.Event(), {}
-        consumers = [threading.Thread(target=_consume, args=(connect, queue, arguments, stop,
-                                                             counts))
+        consumers = [threading.Thread(target=_consume, args=(queue, arguments, stop, counts))
                      for queue, arguments in ((DB_QUEUE, None),
                                               (ANALYTICS_STREAM, {"x-stream-offset": "next"}))]
         for consumer in consumers:
             consumer.start()
         time.sleep(1)  # both attached before the first message
-        publisher = connect()
+        publisher = _connect()
         channel = publisher.channel()
         channel.confirm_select()
         arguments = dumps("Bssbb", (0, EXCHANGE, DB_QUEUE, False, False))
@@ -123,7 +118,7 @@ def burst_run(rate: float, burst: int, seconds: float) -> dict:
         return {"rate": rate, "burst": burst, "sent": sent, "consumed": counts,
                 "broker_ms_per_message": round(1000 * broker / sent, 3)}
     finally:
-        _rabbitmqctl("delete_vhost", VHOST)
+        vhost_delete(VHOST)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ still answers only once its own message is confirmed.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -34,6 +35,12 @@ log = logging.getLogger(__name__)
 # How long the thread that starts a write waits for others to join it, when other publishes
 # are in flight (under load); alone, it writes at once.
 GATHER_SECONDS = 0.002
+
+
+@functools.lru_cache(maxsize=16)
+def _publish_arguments(routing: tuple[str, str]) -> bytes:
+    """basic.publish's encoded arguments (mandatory): the same few routes every time."""
+    return dumps("Bssbb", (0, *routing, True, False))
 
 
 class FrameList:
@@ -110,7 +117,7 @@ class ConfirmPipeline:
         deadline = time.monotonic() + timeout
         waiter = _Waiter()
         message = amqp.Message(body, application_headers=headers, **properties)
-        arguments = dumps("Bssbb", (0, *routing, True, False))
+        arguments = _publish_arguments(routing)
         with self._gather_lock:
             if self.broken:
                 raise PublishFailed(self.broken)

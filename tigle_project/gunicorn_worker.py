@@ -133,16 +133,15 @@ class LeanThreadWorker(ThreadWorker):
 
     def _expire_idle(self) -> None:
         now = time.time()
-        for fd, conn in list(self._keep.items()):
-            if conn.timeout <= now and self._keep.pop(fd, None) is conn:
-                self._close(conn)
+        for conn in list(self._keep.values()):
+            if conn.timeout <= now:
+                self._close(conn)  # takes it out of _keep
 
     def _shutdown(self) -> None:
         for listener, _ in self._listeners.values():
             listener.close()
         for conn in list(self._keep.values()):
             self._close(conn)  # idle: nothing of theirs is in flight
-        self._keep.clear()
         # Connections already handed over are answered (with Connection: close) first.
         for _ in self._threads:
             self._requests.put(_STOP)
