@@ -5,7 +5,7 @@ import dataclasses
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -24,13 +24,13 @@ from purchases.schema import (
 )
 from purchases.services import HandoverFailed, purchase_accept
 from purchases.validation import InvalidPurchase, path_int, purchase_parse
-from tigle_project.lean import FirstRendererNegotiation
+from tigle_project.lean import FirstRendererNegotiation, json_response
 
 RETRY_AFTER_SECONDS = "1"
 
 
-def _message(status: int, text: str, **headers: str) -> Response:
-    return Response({"message": text}, status=status, headers=headers)
+def _message(status: int, text: str, **headers: str) -> HttpResponse:
+    return json_response({"message": text}, status=status, headers=headers)
 
 
 class JsonApiView(APIView):
@@ -60,10 +60,10 @@ class PurchaseCreateApi(JsonApiView):
     )
     def post(
         self, request: Request, store_id: str, customer_id: str, date: str
-    ) -> Response:
+    ) -> HttpResponse:
         if settings.TIGLE_BENCH_CEILING:  # make bench's upper bound for this server setup
-            return Response({"message": "not recorded (bench ceiling)", "purchaseID": None},
-                            status=201)
+            return json_response({"message": "not recorded (bench ceiling)", "purchaseID": None},
+                                 status=201)
         length = request.META.get("CONTENT_LENGTH") or "0"
         if not length.isdigit():
             return _message(400, "Content-Length: is not a number")
@@ -91,7 +91,7 @@ class PurchaseCreateApi(JsonApiView):
                 503, "purchase not accepted: storage unavailable; retry later",
                 **{"Retry-After": RETRY_AFTER_SECONDS},
             )
-        return Response(
+        return json_response(
             {"message": "purchase accepted", "purchaseID": purchase_id}, status=201
         )
 
@@ -121,7 +121,7 @@ _QUERY_ERRORS = {
 
 
 def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: int, key: str,
-             ranking: Callable[[int, int], list[tuple[int, int]]]) -> Response:
+             ranking: Callable[[int, int], list[tuple[int, int]]]) -> HttpResponse:
     """Validate the ID and ?top=, ask analytics, answer in the seed's shape."""
     raw_top = request.query_params.get("top")
     try:
@@ -138,13 +138,14 @@ def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: in
         return _message(400, str(exc))
     if not found:
         return _message(404, f"{name} {ranked_id}: no sales")
-    return Response({"stores": [{key: one, "numberOfItems": quantity} for one, quantity in found]})
+    return json_response(
+        {"stores": [{key: one, "numberOfItems": quantity} for one, quantity in found]})
 
 
 class TopItemsApi(JsonApiView):
     @extend_schema(operation_id="getTopItems", parameters=[_top_parameter(10)],
                    responses={200: TopItemsSerializer, **_QUERY_ERRORS})
-    def get(self, request: Request, store_id: str) -> Response:
+    def get(self, request: Request, store_id: str) -> HttpResponse:
         """The store's best-selling items, most units first, ties by the lower itemID."""
         return _ranking(request, store_id, name="storeID", high=MAX_STORE_ID, default=10,
                         key="itemID", ranking=lambda store, n: analytics_client.top_items(
@@ -154,7 +155,7 @@ class TopItemsApi(JsonApiView):
 class TopStoresApi(JsonApiView):
     @extend_schema(operation_id="getTopStores", parameters=[_top_parameter(5)],
                    responses={200: TopStoresSerializer, **_QUERY_ERRORS})
-    def get(self, request: Request, item_id: str) -> Response:
+    def get(self, request: Request, item_id: str) -> HttpResponse:
         """The stores that sold most units of the item, ties by the lower storeID."""
         return _ranking(request, item_id, name="itemID", high=MAX_ITEM_ID, default=5,
                         key="storeID", ranking=lambda item, n: analytics_client.top_stores(
@@ -163,9 +164,9 @@ class TopStoresApi(JsonApiView):
 
 class HealthApi(JsonApiView):
     @extend_schema(exclude=True)
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         ready, report = health_report()
-        return Response(report, status=200 if ready else 503)
+        return json_response(report, status=200 if ready else 503)
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
