@@ -5,6 +5,8 @@ import json
 import sys
 
 from django.conf import settings
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from purchases import urls as api_urls
@@ -27,11 +29,18 @@ def call(method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, str]
         for name, value in headers:
             answer["headers"].setdefault(name.lower(), []).append(value)
 
-    chunks = application(environ, start_response)
+    # As Django's test client does: the test's own database connection stays open.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     try:
-        content = b"".join(chunks)
+        chunks = application(environ, start_response)
+        try:
+            content = b"".join(chunks)
+        finally:
+            chunks.close()
     finally:
-        chunks.close()
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     return answer["status"], {k: ", ".join(v) for k, v in answer["headers"].items()}, content
 
 
