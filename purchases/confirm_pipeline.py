@@ -19,6 +19,7 @@ import logging
 import socket
 import threading
 import time
+from dataclasses import dataclass, field
 
 import amqp
 from amqp import spec
@@ -56,29 +57,10 @@ class PublishFailed(Exception):
     """The broker did not take the message; the outcome may be unknown (no confirm came)."""
 
 
+@dataclass(eq=False)
 class _Waiter:
-    """One publish's wait for its confirm: a lock held until the answer releases it (a
-    threading.Event builds a Condition and a lock per wait in Python; this is C all through)."""
-
-    __slots__ = ("_held", "error")
-
-    def __init__(self) -> None:
-        self._held = threading.Lock()
-        self._held.acquire()
-        self.error: str | None = None
-
-    def set(self) -> None:
-        """Once per waiter: whoever pops it from the open waiters answers it."""
-        self._held.release()
-
-    def wait(self, timeout: float) -> bool:
-        if self._held.acquire(timeout=timeout):
-            self._held.release()
-            return True
-        return False
-
-    def is_set(self) -> bool:
-        return not self._held.locked()
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
 
 
 def close_abruptly(connection: Connection) -> None:
@@ -157,13 +139,13 @@ class ConfirmPipeline:
         if self.broken:
             # close() may have listed the open waiters just before this one was added.
             self._answer(tag, self.broken)
-        if not waiter.wait(max(0.0, deadline - time.monotonic())):
+        if not waiter.done.wait(max(0.0, deadline - time.monotonic())):
             # Its outcome is unknown; so is every other one still open on this connection.
             self.close(f"no confirm within {timeout}s")
             # Whoever took the waiter (close, or the reader with an ack or a nack) answers it
             # at once; only an answer without an error is a confirm.
-            waiter.wait(1.0)
-        if not waiter.is_set() or waiter.error is not None:
+            waiter.done.wait(1.0)
+        if not waiter.done.is_set() or waiter.error is not None:
             raise PublishFailed(waiter.error or f"no confirm within {timeout}s")
 
     def _write(self, deadline: float) -> None:
@@ -215,7 +197,7 @@ class ConfirmPipeline:
         if waiter is not None:
             if error is not None and waiter.error is None:
                 waiter.error = error
-            waiter.set()
+            waiter.done.set()
 
     def _answer_up_to(self, tag: int, multiple: bool, error: str | None) -> None:
         if not multiple:
