@@ -13,14 +13,21 @@ Future and no Python-level lock on the way. Sockets stay blocking once a thread 
 from them (gthread flips them twice per request). Parsing, the WSGI call, keep-alive,
 max_requests and error handling are gthread's own (handle, handle_request).
 
+Reads (GET, HEAD: health checks, top-N queries) go ahead of queued purchases: the main
+loop peeks at a connection's first bytes and puts a read on a list of its own, which a
+thread looks at before the queue. Under full ingest the queue holds a request per open
+store (~250 ms at 256 stores); a read waits for the next free thread instead.
+
 Written against gunicorn 23.0 (requirements.txt pins it): it reuses ThreadWorker's handle()
 and TConn, so an upgrade must re-read them (gunicorn 27 measured slower here: BENCHMARKS.md).
 """
 from __future__ import annotations
 
+import collections
 import errno
 import queue
 import select
+import socket
 import sys
 import threading
 import time
@@ -31,11 +38,14 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 NOTIFY_EVERY_SECONDS = 1.0
 _ARMED = select.EPOLLIN | select.EPOLLONESHOT
 _STOP = None  # one per request thread, queued behind the connections still to answer
+_READ_WAITING = object()  # queued with each read put on the reads list: wakes an idle thread
+_READS = (b"GET ", b"HEAD")
 
 
 class LeanThreadWorker(ThreadWorker):
     def init_process(self) -> None:
-        self._requests: queue.SimpleQueue[TConn | None] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[TConn | object | None] = queue.SimpleQueue()
+        self._reads: collections.deque[TConn] = collections.deque()  # atomic append/popleft
         self._epoll = select.epoll()
         self._listeners: dict[int, tuple] = {}  # fd -> (listening socket, its address)
         # fd -> kept-alive connection armed in the epoll. Only the main loop takes from it;
@@ -80,7 +90,7 @@ class LeanThreadWorker(ThreadWorker):
             for fd, _ in self._epoll.poll(1.0):
                 conn = self._keep.pop(fd, None)
                 if conn is not None:
-                    self._requests.put(conn)
+                    self._hand_over(conn)
                 elif fd in self._listeners:
                     self._accept(*self._listeners[fd])
         self._shutdown()
@@ -100,10 +110,43 @@ class LeanThreadWorker(ThreadWorker):
         self._keep[sock.fileno()] = conn
         self._epoll.register(sock.fileno(), _ARMED)
 
+    def _hand_over(self, conn: TConn) -> None:
+        try:
+            # Never blocks the loop; a TLS socket refuses flags (ValueError): no priority.
+            start = conn.sock.recv(4, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (OSError, ValueError):
+            start = b""
+        if start in _READS:
+            self._reads.append(conn)
+            self._requests.put(_READ_WAITING)
+        else:
+            self._requests.put(conn)
+
+    def _next(self, after_read: bool) -> tuple[TConn | None, bool]:
+        """The next connection to answer, and whether it is a read: a waiting read first,
+        but never two in a row, so that a flood of reads leaves purchases every other turn."""
+        while True:
+            if not after_read and self._reads:
+                try:
+                    return self._reads.popleft(), True
+                except IndexError:  # another thread took it
+                    pass
+            conn = self._requests.get()
+            if conn is not _READ_WAITING:
+                return conn, False
+            try:
+                return self._reads.popleft(), True
+            except IndexError:  # answered already, by a thread that looked first
+                after_read = False
+
     def _answer(self) -> None:
         """A request thread: answer the connections the main loop hands over, one request
         each, and put each kept-alive one back in the epoll."""
-        while (conn := self._requests.get()) is not _STOP:
+        after_read = False
+        while True:
+            conn, after_read = self._next(after_read)
+            if conn is _STOP:
+                return
             try:
                 if not conn.initialized:
                     conn.init()  # blocking from here on; SSL wrapped if configured

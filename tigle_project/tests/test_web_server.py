@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import select
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -144,3 +145,34 @@ def test_a_request_in_flight_at_sigterm_is_answered(tmp_path):
     assert answer.startswith(b"HTTP/1.1 201"), answer
     process.popen.wait(timeout=15)
     assert "Shutting down: Master" in process.log_text()
+
+
+def test_a_read_goes_ahead_of_the_queued_purchases(tmp_path):
+    # One thread, held by a request whose headers are still coming; purchases queue behind it.
+    process, port = web(tmp_path, "web-reads", "--threads", "1", processes=1)
+    queued = []
+    try:
+        slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+        slow.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+        time.sleep(0.3)  # the thread now waits for the rest of these headers
+        for _ in range(100):
+            purchase = socket.create_connection(("127.0.0.1", port), timeout=10)
+            purchase.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                             f"application/json\r\nContent-Length: {len(BODY)}\r\n\r\n".encode()
+                             + BODY)
+            queued.append(purchase)
+        read = socket.create_connection(("127.0.0.1", port), timeout=10)
+        read.sendall(b"GET /items/store/0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        time.sleep(0.5)  # every request above is with the worker
+        slow.sendall(f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
+                     .encode() + BODY)
+        assert response_raw(slow).startswith(b"HTTP/1.1 201")
+        assert response_raw(read).startswith(b"HTTP/1.1 400")
+        # First in, the purchases would all be answered by now; the read came right after.
+        answered = select.select(queued, [], [], 0)[0]
+        assert len(answered) < 50
+        assert all(response_raw(purchase).startswith(b"HTTP/1.1 201") for purchase in queued)
+    finally:
+        for purchase in queued:
+            purchase.close()
+        process.stop()
