@@ -9,6 +9,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count
 threads = int(os.environ.get("WEB_THREADS", "8"))
 # Load clients keep connections open for a whole store-day.
 keepalive = 75
+# One kept-alive connection per open store: a chain past 1,000 stores on one process would
+# leave the rest in the listen backlog (gunicorn's default is 1,000).
+worker_connections = 4096
 backlog = 2048
 timeout = 30
 graceful_timeout = 20
