@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler as drf_exception_handler
 
 from purchases import analytics_client, idempotency
+from purchases.confirm_pipeline import Confirmation
 from purchases.events import MAX_ITEM_ID, MAX_STORE_ID
 from purchases.health import health_report
 from purchases.schema import (
@@ -24,6 +25,7 @@ from purchases.schema import (
 )
 from purchases.services import HandoverFailed, purchase_accept
 from purchases.validation import InvalidPurchase, path_int, purchase_parse
+from tigle_project import answer_later
 from tigle_project.lean import FirstRendererNegotiation, json_response
 
 RETRY_AFTER_SECONDS = "1"
@@ -31,6 +33,11 @@ RETRY_AFTER_SECONDS = "1"
 
 def _message(status: int, text: str, **headers: str) -> HttpResponse:
     return json_response({"message": text}, status=status, headers=headers)
+
+
+def _not_handed_over() -> HttpResponse:
+    return _message(503, "purchase not accepted: storage unavailable; retry later",
+                    **{"Retry-After": RETRY_AFTER_SECONDS})
 
 
 class JsonApiView(APIView):
@@ -80,8 +87,11 @@ class PurchaseCreateApi(JsonApiView):
                 store_id=store_id, customer_id=customer_id, date=date, body=request.body
             )
             if key is None:
-                purchase_accept(event=event)
                 purchase_id = event.id
+                if request.META.get(answer_later.CAPABLE):
+                    self._accept_answering_later(request, event)
+                else:
+                    purchase_accept(event=event)
             else:
                 purchase_id = self._accept_once(request, key, event)
         except InvalidPurchase as exc:
@@ -90,13 +100,18 @@ class PurchaseCreateApi(JsonApiView):
             retry = {"Retry-After": RETRY_AFTER_SECONDS} if exc.status in (409, 503) else {}
             return _message(exc.status, str(exc), **retry)
         except HandoverFailed:
-            return _message(
-                503, "purchase not accepted: storage unavailable; retry later",
-                **{"Retry-After": RETRY_AFTER_SECONDS},
-            )
+            return _not_handed_over()
         return json_response(
             {"message": "purchase accepted", "purchaseID": purchase_id}, status=201
         )
+
+    @staticmethod
+    def _accept_answering_later(request: Request, event) -> None:
+        """Publish and let the web worker send the 201 once the broker confirms (or a 503)."""
+        confirmation = Confirmation()
+        purchase_accept(event=event, confirmation=confirmation)
+        request.META[answer_later.PENDING] = answer_later.Pending(
+            confirmation=confirmation, refusal=_not_handed_over)
 
     @staticmethod
     def _accept_once(request: Request, key: str, event) -> str:

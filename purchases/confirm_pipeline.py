@@ -1,9 +1,11 @@
 """Publisher-confirm channels for the web process: the pipelined one and the one-at-a-time one.
 
 ConfirmPipeline: one AMQP connection whose channel is in confirm mode. Request threads queue
-their messages' frames and wait for their own confirm; the thread that finds the queue empty
-writes what has gathered a moment later in one socket write, and one reader thread takes the
-broker's acks, nacks and returns off the socket and wakes the requests they answer.
+their messages' frames and wait for their own confirm, or hand in a Confirmation and go on
+(the web worker answers the request when it settles: tigle_project/answer_later.py); the
+thread that finds the queue empty writes what has gathered a moment later in one socket
+write, and one reader thread takes the broker's acks, nacks and returns off the socket and
+wakes the waiting requests or settles the confirmations they answer.
 
 Both halves batch. RabbitMQ confirms a whole run of messages with one ack (multiple=True)
 once they are on disk, so one fsync answers every request that waited on it. And a write of
@@ -19,7 +21,7 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import amqp
 from amqp import spec
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 # How long the thread that starts a write waits for others to join it, when other publishes
 # are in flight (under load); alone, it writes at once.
 GATHER_SECONDS = 0.002
+# How often a thread looks for publishes past their timeout that no thread waits on.
+WATCH_SECONDS = 0.25
 
 
 @functools.lru_cache(maxsize=16)
@@ -57,10 +61,43 @@ class PublishFailed(Exception):
     """The broker did not take the message; the outcome may be unknown (no confirm came)."""
 
 
+class Confirmation:
+    """One publish's outcome, told later: the pipeline settles it once, with None (confirmed)
+    or why not; whoever waits for it (the web worker, to answer the request) asks once with
+    then(), before or after it is settled."""
+
+    __slots__ = ("_lock", "_settled", "_error", "_callback")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._settled = False
+        self._error: str | None = None
+        self._callback = None
+
+    def settle(self, error: str | None) -> None:
+        with self._lock:
+            if self._settled:
+                return
+            self._settled, self._error, callback = True, error, self._callback
+        if callback is not None:
+            callback(error)
+
+    def then(self, callback) -> None:
+        """callback(error) once settled: at once if it is, else from the settling thread."""
+        with self._lock:
+            if not self._settled:
+                self._callback = callback
+                return
+        callback(self._error)
+
+
 @dataclass(eq=False)
 class _Waiter:
-    done: threading.Event = field(default_factory=threading.Event)
+    timeout: float
+    deadline: float
+    done: threading.Event | None = None
     error: str | None = None
+    confirmation: Confirmation | None = None
 
 
 def close_abruptly(connection: Connection) -> None:
@@ -111,11 +148,22 @@ class ConfirmPipeline:
         self._lowest_open = 1  # below it every tag is answered; only the reader moves it
         self._reader = threading.Thread(target=self._read, name="publish-confirms", daemon=True)
         self._reader.start()
+        # A publish with a confirmation has no thread waiting out its timeout: this one does.
+        self._watchdog = threading.Thread(target=self._watch, name="publish-deadlines",
+                                          daemon=True)
+        self._watchdog.start()
 
     def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float,
-                routing: tuple[str, str] = (EXCHANGE, DB_QUEUE)) -> None:
+                routing: tuple[str, str] = (EXCHANGE, DB_QUEUE),
+                confirmation: Confirmation | None = None) -> None:
+        """Publish, and return once the broker confirmed it; or, given a confirmation,
+        once it is written, settling the confirmation when the broker answers (or within
+        timeout, with why not)."""
         deadline = time.monotonic() + timeout
-        waiter = _Waiter()
+        if confirmation is None:
+            waiter = _Waiter(timeout, deadline, done=threading.Event())
+        else:
+            waiter = _Waiter(timeout, deadline, confirmation=confirmation)
         message = amqp.Message(body, application_headers=headers, **properties)
         arguments = _publish_arguments(routing)
         with self._gather_lock:
@@ -139,6 +187,8 @@ class ConfirmPipeline:
         if self.broken:
             # close() may have listed the open waiters just before this one was added.
             self._answer(tag, self.broken)
+        if confirmation is not None:
+            return
         if not waiter.done.wait(max(0.0, deadline - time.monotonic())):
             # Its outcome is unknown; so is every other one still open on this connection.
             self.close(f"no confirm within {timeout}s")
@@ -192,12 +242,26 @@ class ConfirmPipeline:
         finally:
             close_abruptly(self.connection)
 
+    def _watch(self) -> None:
+        while self.broken is None:
+            time.sleep(WATCH_SECONDS)
+            try:
+                oldest = next(iter(self._waiters.values()), None)  # the lowest open tag
+            except RuntimeError:  # the reader answered one meanwhile: look again next time
+                continue
+            if oldest is not None and time.monotonic() > oldest.deadline:
+                # Its outcome is unknown; so is every other one still open on this connection.
+                self.close(f"no confirm within {oldest.timeout}s")
+
     def _answer(self, tag: int, error: str | None) -> None:
         waiter = self._waiters.pop(tag, None)
         if waiter is not None:
             if error is not None and waiter.error is None:
                 waiter.error = error
-            waiter.done.set()
+            if waiter.confirmation is not None:
+                waiter.confirmation.settle(waiter.error)
+            else:
+                waiter.done.set()
 
     def _answer_up_to(self, tag: int, multiple: bool, error: str | None) -> None:
         if not multiple:
@@ -232,7 +296,8 @@ class LockedPublisher:
         self._lock = threading.Lock()
 
     def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float,
-                routing: tuple[str, str] = (EXCHANGE, DB_QUEUE)) -> None:
+                routing: tuple[str, str] = (EXCHANGE, DB_QUEUE),
+                confirmation: Confirmation | None = None) -> None:
         exchange, routing_key = routing
         try:
             with self._lock:
@@ -242,6 +307,8 @@ class LockedPublisher:
         except Exception as exc:
             self.close(repr(exc))
             raise PublishFailed(repr(exc)) from exc
+        if confirmation is not None:
+            confirmation.settle(None)
 
     def close(self, reason: str) -> None:
         self.broken = reason

@@ -15,6 +15,7 @@ from django.conf import settings
 from kombu.serialization import dumps
 
 from purchases.confirm_pipeline import (
+    Confirmation,
     ConfirmPipeline,
     LockedPublisher,
     PublishFailed,
@@ -114,8 +115,10 @@ def task_message(event: PurchaseEvent) -> tuple[bytes, dict, dict]:
     return body.encode(), message.headers, properties
 
 
-def event_publish(*, event: PurchaseEvent, analytics_only: bool = False) -> None:
-    """Publish and return only once the broker confirmed it.
+def event_publish(*, event: PurchaseEvent, analytics_only: bool = False,
+                  confirmation: Confirmation | None = None) -> None:
+    """Publish and return only once the broker confirmed it; or, given a confirmation, once
+    the message is written, and settle the confirmation when the broker answers.
 
     analytics_only: straight to the analytics stream, not through the fanout (sync mode,
     where the row is already written).
@@ -125,7 +128,8 @@ def event_publish(*, event: PurchaseEvent, analytics_only: bool = False) -> None
     try:
         publisher(timeout).publish(
             body=body, headers=headers, properties=properties, timeout=timeout,
-            routing=("", ANALYTICS_STREAM) if analytics_only else (EXCHANGE, DB_QUEUE))
+            routing=("", ANALYTICS_STREAM) if analytics_only else (EXCHANGE, DB_QUEUE),
+            confirmation=confirmation)
     except PublishFailed as exc:
         log.warning("publish of %s failed: %s", event.id, exc)
         raise

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
+from purchases.confirm_pipeline import Confirmation
 from purchases.events import PurchaseEvent
 from purchases.models import Purchase, PurchaseItem
 from purchases.publisher import PublishFailed, event_publish
@@ -62,16 +63,22 @@ def purchases_bulk_create(*, events: Iterable[PurchaseEvent]) -> int:
     return len(purchases)
 
 
-def purchase_accept(*, event: PurchaseEvent) -> None:
-    """Hand one purchase over: to the broker (queue mode) or into the database (sync mode)."""
+def purchase_accept(*, event: PurchaseEvent, confirmation: Confirmation | None = None) -> None:
+    """Hand one purchase over: to the broker (queue mode) or into the database (sync mode).
+
+    With a confirmation, a publish returns once written and the confirmation tells, later,
+    whether the broker took it (HandoverFailed is then only for what fails at once).
+    """
     try:
         if settings.TIGLE_WRITE_MODE != "sync":
-            event_publish(event=event)
+            event_publish(event=event, confirmation=confirmation)
             return
         purchases_bulk_create(events=[event])
     except (PublishFailed, DatabaseError) as exc:
         raise HandoverFailed(str(exc)) from exc
     analytics_notify(event=event)
+    if confirmation is not None:
+        confirmation.settle(None)
 
 
 def analytics_notify(*, event: PurchaseEvent) -> None:

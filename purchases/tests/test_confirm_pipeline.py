@@ -1,4 +1,6 @@
 """The web's confirm pipeline against the real broker: a nack fails only its own publish;
+a confirmation (a publish the web answers later) settles with the ack, the nack or the
+silence;
 a broker gone silent fails every open publish within its timeout; and with confirms
 arriving around the timeout or the connection dropping (the reader and a timed-out request
 racing to answer the same requests), no publish hangs and none reports success for a
@@ -15,8 +17,9 @@ import pytest
 from django.conf import settings
 from kombu import Connection, Exchange, Queue
 
-from purchases.confirm_pipeline import ConfirmPipeline, PublishFailed
+from purchases.confirm_pipeline import Confirmation, ConfirmPipeline, PublishFailed
 from purchases.tests.conftest import proxied
+from purchases.tests.helpers import wait_until
 from purchases.tests.proxy import FaultProxy
 
 PROPERTIES = {"content_type": "text/plain", "content_encoding": "utf-8", "delivery_mode": 2}
@@ -78,6 +81,50 @@ def test_a_nack_fails_that_publish_only(routes):
     finally:
         pipeline.close("test over")
     assert bodies_in(queue) == {"taken"}
+
+
+def test_a_confirmation_is_told_its_outcome_once_whenever_it_asks():
+    told = []
+    early = Confirmation()
+    early.then(told.append)
+    assert told == []
+    early.settle(None)
+    early.settle("too late")  # one outcome: the first
+    late = Confirmation()
+    late.settle("refused")
+    late.then(told.append)
+    assert told == [None, "refused"]
+
+
+def test_a_confirmation_settles_with_the_ack_the_nack_or_the_silence(proxy, routes):
+    taking, refusing, queue = routes
+    pipeline = pipeline_open(proxied(settings.CELERY_BROKER_URL, proxy))
+    outcomes: dict[str, tuple[str | None, float]] = {}
+
+    def publish_later(body: str, route: tuple[str, str], timeout: float) -> None:
+        confirmation, started = Confirmation(), time.monotonic()
+        pipeline.publish(body=body.encode(), headers={}, properties=dict(PROPERTIES),
+                         timeout=timeout, routing=route, confirmation=confirmation)
+        confirmation.then(lambda error: outcomes.setdefault(
+            body, (error, time.monotonic() - started)))
+
+    try:
+        publish_later("taken", taking, 5)
+        publish_later("refused", refusing, 5)
+        wait_until(lambda: len(outcomes) == 2, 10, "the broker's answers")
+        assert outcomes["taken"][0] is None
+        assert "nack" in outcomes["refused"][0]
+        assert pipeline.broken is None
+        proxy.hold()
+        publish_later("unanswered", taking, 0.5)  # no thread waits for this one
+        wait_until(lambda: "unanswered" in outcomes, 10, "the timeout")
+        error, seconds = outcomes["unanswered"]
+        assert "no confirm within 0.5s" in error and seconds < 0.5 + 1.0
+        assert pipeline.broken
+    finally:
+        proxy.release()
+        pipeline.close("test over")
+    assert "taken" in bodies_in(queue)
 
 
 def test_concurrent_publishes_share_socket_writes_and_all_arrive(routes):

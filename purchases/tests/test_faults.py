@@ -1,8 +1,12 @@
-"""Faults on purpose: a killed worker, an unreachable database, a cut broker connection.
+"""Faults on purpose: a killed worker, an unreachable database, a cut broker connection, a
+broker that does not confirm.
 
 Whatever happens, every purchase that got a 201 ends up in the database exactly once.
 """
+import http.client
+import json
 import random
+import select
 from collections import Counter
 import threading
 import time
@@ -127,3 +131,56 @@ def test_it_answers_503_not_201_while_the_broker_is_cut_and_recovers(stack):
     # One row per idempotency key: no retry, requeue or redelivery wrote a second one.
     assert len(written) == len(todo)
     assert_written_exactly([sent for sent, _ in todo], written)
+
+
+def test_a_purchase_is_answered_once_confirmed_and_its_thread_serves_others_meanwhile(stack):
+    """The web answers a purchase after its thread has moved on (answer_later.py): the 201
+    waits for the broker's confirm while the one request thread answers other requests, and
+    a confirm that never comes is a 503 with the API's headers, on a connection kept alive."""
+    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
+    proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
+    stack.proxies.append(proxy)
+    stack.start_worker()
+    stack.start_web(CELERY_BROKER_URL=proxied(stack.env["CELERY_BROKER_URL"], proxy),
+                    WEB_THREADS="1", TIGLE_PUBLISH_TIMEOUT="1")
+    port = int(stack.base.rpartition(":")[2])
+    store = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    path = "/purchase/3/customer/9/date/20260101"
+    body = json.dumps({"items": [{"ItemID": "8", "numberOfItems": 2}]})
+
+    def post():
+        store.request("POST", path, body, {"Content-Type": "application/json"})
+
+    def answered(seconds: float) -> bool:
+        return bool(select.select([store.sock], [], [], seconds)[0])
+
+    post()  # opens the publisher's connection
+    first = store.getresponse()
+    first.read()
+    assert first.status == 201
+    proxy.hold()
+    post()
+    # The only request thread is free while the broker holds the confirm back.
+    assert requests.get(f"{stack.base}/admin/login/", timeout=5).status_code == 200
+    assert not answered(0.3), "answered before the broker confirmed"
+    proxy.release()
+    assert answered(5)
+    confirmed = store.getresponse()
+    purchase_id = json.loads(confirmed.read())["purchaseID"].replace("-", "")
+    assert confirmed.status == 201
+    wait_until(lambda: purchase_id in database_purchases(stack.database_url), 30,
+               "the confirmed purchase in the database")
+
+    proxy.hold()
+    started = time.monotonic()
+    post()
+    refused = store.getresponse()
+    message = json.loads(refused.read())["message"]
+    assert refused.status == 503 and time.monotonic() - started < 1 + 1.5
+    assert "retry later" in message
+    assert refused.getheader("Retry-After") == "1"
+    assert refused.getheader("X-Content-Type-Options") == "nosniff"  # the middleware's headers
+    assert refused.getheader("Content-Type") == "application/json"
+    proxy.release()
+    post()  # the same kept-alive connection, a new broker connection
+    assert store.getresponse().status == 201
