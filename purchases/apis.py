@@ -13,7 +13,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler as drf_exception_handler
 
 from purchases import analytics_client, idempotency
-from purchases.confirm_pipeline import Confirmation
 from purchases.events import MAX_ITEM_ID, MAX_STORE_ID
 from purchases.health import health_report
 from purchases.schema import (
@@ -110,7 +109,7 @@ class PurchaseCreateApi(JsonApiView):
     @staticmethod
     def _accept_answering_later(request: Request, event) -> None:
         """Publish and let the web worker send the 201 once the broker confirms (or a 503)."""
-        confirmation = Confirmation()
+        confirmation = answer_later.Confirmation()
         purchase_accept(event=event, confirmation=confirmation)
         request.META[answer_later.PENDING] = answer_later.Pending(
             confirmation=confirmation, refusal=_not_handed_over)

@@ -30,6 +30,7 @@ from amqp.serialization import dumps
 from kombu import Connection, Producer
 
 from purchases.events import DB_QUEUE, EXCHANGE
+from tigle_project.answer_later import Confirmation
 
 log = logging.getLogger(__name__)
 
@@ -59,36 +60,6 @@ class FrameList:
 
 class PublishFailed(Exception):
     """The broker did not take the message; the outcome may be unknown (no confirm came)."""
-
-
-class Confirmation:
-    """One publish's outcome, told later: the pipeline settles it once, with None (confirmed)
-    or why not; whoever waits for it (the web worker, to answer the request) asks once with
-    then(), before or after it is settled."""
-
-    __slots__ = ("_lock", "_settled", "_error", "_callback")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._settled = False
-        self._error: str | None = None
-        self._callback = None
-
-    def settle(self, error: str | None) -> None:
-        with self._lock:
-            if self._settled:
-                return
-            self._settled, self._error, callback = True, error, self._callback
-        if callback is not None:
-            callback(error)
-
-    def then(self, callback) -> None:
-        """callback(error) once settled: at once if it is, else from the settling thread."""
-        with self._lock:
-            if not self._settled:
-                self._callback = callback
-                return
-        callback(self._error)
 
 
 @dataclass(eq=False)

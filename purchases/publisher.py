@@ -15,7 +15,6 @@ from django.conf import settings
 from kombu.serialization import dumps
 
 from purchases.confirm_pipeline import (
-    Confirmation,
     ConfirmPipeline,
     LockedPublisher,
     PublishFailed,
@@ -23,6 +22,7 @@ from purchases.confirm_pipeline import (
 )
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
 from purchases.topology import connect_any_node, is_amqp, topology_declare
+from tigle_project.answer_later import Confirmation
 from tigle_project.celery_app import app
 
 log = logging.getLogger(__name__)

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from purchases.confirm_pipeline import Confirmation
 from purchases.events import PurchaseEvent
 from purchases.models import Purchase, PurchaseItem
 from purchases.publisher import PublishFailed, event_publish
+from tigle_project.answer_later import Confirmation
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,10 @@ Nothing is answered 201 before the broker confirmed it: the bytes wait with the 
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from django.http import HttpResponse
@@ -25,11 +26,37 @@ CAPABLE = "tigle.answer_later"
 PENDING = "tigle.pending"
 
 
-class Settles(Protocol):
-    def then(self, callback: Callable[[str | None], None]) -> None: ...
+class Confirmation:
+    """One publish's outcome, told later: the pipeline settles it once, with None (confirmed)
+    or why not; whoever waits for it (the web worker, to answer the request) asks once with
+    then(), before or after it is settled."""
+
+    __slots__ = ("_lock", "_settled", "_error", "_callback")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._settled = False
+        self._error: str | None = None
+        self._callback = None
+
+    def settle(self, error: str | None) -> None:
+        with self._lock:
+            if self._settled:
+                return
+            self._settled, self._error, callback = True, error, self._callback
+        if callback is not None:
+            callback(error)
+
+    def then(self, callback) -> None:
+        """callback(error) once settled: at once if it is, else from the settling thread."""
+        with self._lock:
+            if not self._settled:
+                self._callback = callback
+                return
+        callback(self._error)
 
 
 @dataclass(frozen=True)
 class Pending:
-    confirmation: Settles  # settled with None (done) or why not
+    confirmation: Confirmation
     refusal: Callable[[], "HttpResponse"]  # built only if needed: the answer when it failed

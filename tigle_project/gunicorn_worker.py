@@ -18,14 +18,12 @@ loop peeks at a connection's first bytes and puts a read on a list of its own, w
 thread looks at before the queue. Under full ingest the queue holds a request per open
 store (~250 ms at 256 stores); a read waits for the next free thread instead.
 
-A purchase is answered after its thread has moved on (answer_later.py): the view publishes
-and returns; handle_request renders the response into memory and the publish's
-confirmation sends it (or the refusal) from whichever thread settles it, then re-arms the
-connection, so no request thread sleeps through a confirm.
+A purchase is answered after its thread has moved on (answer_later.py; the worker's side
+is gunicorn_answer_later.py), so no request thread sleeps through a confirm.
 
 Written against gunicorn 23.0 (requirements.txt pins it): it reuses ThreadWorker's handle()
-and TConn, and handle_request is gthread's own but for the answer_later lines, so an
-upgrade must re-read them (gunicorn 27 measured slower here: BENCHMARKS.md).
+and TConn, and gunicorn_answer_later.py copies its handle_request, so an upgrade must
+re-read them (gunicorn 27 measured slower here: BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -37,47 +35,18 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime
 
-from gunicorn import util
-from gunicorn.http import wsgi
 from gunicorn.workers import base
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from tigle_project import answer_later
+from tigle_project.gunicorn_answer_later import LATER, AnswerLater, Unsent
 
 NOTIFY_EVERY_SECONDS = 1.0
 _ARMED = select.EPOLLIN | select.EPOLLONESHOT
 _STOP = None  # one per request thread, queued behind the connections still to answer
 _READ_WAITING = object()  # queued with each read put on the reads list: wakes an idle thread
 _READS = (b"GET ", b"HEAD")
-_LATER = "answered later"  # handle_request's keep-alive answer when the response waits
-
-
-class _Rendered:
-    """The socket a waiting response is written to: it keeps the bytes for later."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def sendall(self, data: bytes) -> None:
-        self.parts.append(bytes(data))
-
-    def data(self) -> bytes:
-        return b"".join(self.parts)
-
-
-@dataclass(eq=False)
-class _Unsent:
-    """The rest of a waiting response the socket did not take at once: a thread sends it."""
-
-    conn: TConn
-    data: bytes
-    keep: bool
-
-
-class LeanThreadWorker(ThreadWorker):
+class LeanThreadWorker(AnswerLater, ThreadWorker):
     def init_process(self) -> None:
         self._requests: queue.SimpleQueue[TConn | object | None] = queue.SimpleQueue()
         self._reads: collections.deque[TConn] = collections.deque()  # atomic append/popleft
@@ -183,14 +152,14 @@ class LeanThreadWorker(ThreadWorker):
             conn, after_read = self._next(after_read)
             if conn is _STOP:
                 return
-            if isinstance(conn, _Unsent):
+            if isinstance(conn, Unsent):
                 self._send_rest(conn)
                 continue
             try:
                 if not conn.initialized:
                     conn.init()  # blocking from here on; SSL wrapped if configured
                 keepalive, conn = self.handle(conn)  # gthread's: answers its own errors
-                if keepalive is _LATER:
+                if keepalive is LATER:
                     continue  # the confirmation answers it and re-arms it
                 if keepalive and self.alive:
                     self._rearm(conn)
@@ -205,140 +174,6 @@ class LeanThreadWorker(ThreadWorker):
         fd = conn.sock.fileno()
         self._keep[fd] = conn  # before arming: the main loop looks it up on the event
         self._epoll.modify(fd, _ARMED)
-
-    def handle_request(self, req, conn):
-        """gthread's handle_request, but a response that waits for a confirmation is
-        rendered into memory and sent later (the lines marked answer_later)."""
-        environ = {}
-        resp = None
-        try:
-            self.cfg.pre_request(self, req)
-            request_start = datetime.now()
-            resp, environ = wsgi.create(req, conn.sock, conn.client,
-                                        conn.server, self.cfg)
-            environ["wsgi.multithread"] = True
-            # answer_later: plain sockets only (a TLS socket takes no MSG_DONTWAIT).
-            environ[answer_later.CAPABLE] = not self.cfg.is_ssl
-            self.nr += 1
-            if self.nr >= self.max_requests:
-                if self.alive:
-                    self.log.info("Autorestarting worker after current request.")
-                    self.alive = False
-                resp.force_close()
-
-            if not self.alive or not self.cfg.keepalive:
-                resp.force_close()
-            elif len(self._keep) >= self.max_keepalived:
-                resp.force_close()
-
-            respiter = self.wsgi(environ, resp.start_response)
-            pending = environ.get(answer_later.PENDING)
-            if pending is not None:  # answer_later
-                resp.sock = _Rendered()
-            try:
-                if isinstance(respiter, environ['wsgi.file_wrapper']):
-                    resp.write_file(respiter)
-                else:
-                    for item in respiter:
-                        resp.write(item)
-
-                resp.close()
-            finally:
-                request_time = datetime.now() - request_start
-                self.log.access(resp, req, environ, request_time)
-                if hasattr(respiter, "close"):
-                    respiter.close()
-
-            if pending is not None:  # answer_later
-                self._answer_when_settled(conn, req, resp, pending)
-                return _LATER
-            if resp.should_close():
-                self.log.debug("Closing connection.")
-                return False
-        except OSError:
-            # pass to next try-except level
-            util.reraise(*sys.exc_info())
-        except Exception:
-            if resp and resp.headers_sent:
-                # If the requests have already been sent, we should close the
-                # connection to indicate the error.
-                self.log.exception("Error handling request")
-                try:
-                    conn.sock.shutdown(socket.SHUT_RDWR)
-                    conn.sock.close()
-                except OSError:
-                    pass
-                raise StopIteration()
-            raise
-        finally:
-            try:
-                self.cfg.post_request(self, req, environ, resp)
-            except Exception:
-                self.log.exception("Exception in post_request hook")
-
-        return True
-
-    def _answer_when_settled(self, conn: TConn, req, resp, pending: answer_later.Pending) -> None:
-        ready, keep = resp.sock.data(), not resp.should_close()
-        with self._conns_lock:
-            self._waiting += 1
-
-        def settled(error: str | None) -> None:
-            # Runs on the thread that settles it (the publisher's reader, mostly): never raises.
-            try:
-                data = ready if error is None else self._refusal(req, resp, pending.refusal())
-                self._send(conn, data, keep)
-            except Exception:
-                self.log.exception("dropping the connection from %s", conn.client)
-                self._done_waiting(conn, keep=False)
-
-        pending.confirmation.then(settled)
-
-    def _refusal(self, req, ready, refusal) -> bytes:
-        """The refusal with the waiting response's headers (security headers and all)."""
-        resp = wsgi.Response(req, _Rendered(), self.cfg)
-        if ready.must_close:
-            resp.force_close()
-        own = {name.lower() for name, _ in refusal.items()} | {"content-length"}
-        headers = [(name, value) for name, value in ready.headers if name.lower() not in own]
-        headers += [*refusal.items(), ("Content-Length", str(len(refusal.content)))]
-        resp.start_response(f"{refusal.status_code} {refusal.reason_phrase}", headers)
-        resp.write(refusal.content)
-        resp.close()
-        return resp.sock.data()
-
-    def _send(self, conn: TConn, data: bytes, keep: bool) -> None:
-        try:
-            # Not blocking the settling thread: a client that does not read gets a thread.
-            sent = conn.sock.send(data, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self._done_waiting(conn, keep=False)
-            return
-        if sent < len(data):
-            self._requests.put(_Unsent(conn, data[sent:], keep))
-            return
-        self._done_waiting(conn, keep)
-
-    def _send_rest(self, unsent: _Unsent) -> None:
-        try:
-            unsent.conn.sock.sendall(unsent.data)
-        except OSError:
-            unsent.keep = False
-        self._done_waiting(unsent.conn, unsent.keep)
-
-    def _done_waiting(self, conn: TConn, keep: bool) -> None:
-        try:
-            if keep and self.alive:
-                self._rearm(conn)
-            else:
-                self._close(conn)
-        except (OSError, ValueError):  # the epoll closed at shutdown
-            self._close(conn)
-        finally:
-            with self._conns_lock:
-                self._waiting -= 1
 
     def _close(self, conn: TConn) -> None:
         try:

@@ -17,9 +17,10 @@ import pytest
 from django.conf import settings
 from kombu import Connection, Exchange, Queue
 
-from purchases.confirm_pipeline import Confirmation, ConfirmPipeline, PublishFailed
+from purchases.confirm_pipeline import ConfirmPipeline, PublishFailed
 from purchases.tests.conftest import proxied
 from purchases.tests.helpers import wait_until
+from tigle_project.answer_later import Confirmation
 from purchases.tests.proxy import FaultProxy
 
 PROPERTIES = {"content_type": "text/plain", "content_encoding": "utf-8", "delivery_mode": 2}
