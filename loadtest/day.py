@@ -135,11 +135,13 @@ class Day:
                             self.schedule.progress.get(store, 0))
 
     def _progress_loop(self) -> None:
-        previous, previous_at = 0, time.time()
+        previous, previous_at, failed = 0, time.time(), 0
         while True:
             gevent.sleep(PROGRESS_SECONDS)
             sent, now = len(self.records), time.time()
-            failed = sum(1 for r in self.records if r.status != 201)
+            # Only what came in since the last line: rescanning a day's records every 2 s
+            # grew with the day (1% of the client's CPU at 256 stores).
+            failed += sum(1 for r in self.records[previous:sent] if r.status != 201)
             schedule = self.schedule
             running = sum(1 for store in range(1, schedule.next_store)
                           if phase_of(store, schedule.max_stores) in schedule.open_phases
