@@ -1,4 +1,6 @@
 """The web drops only the request receivers that cannot do anything under its settings."""
+import importlib
+
 import pytest
 from django.core.cache import close_caches
 from django.core.handlers.base import reset_urlconf
@@ -66,6 +68,6 @@ def test_with_debug_and_a_closing_cache_nothing_is_dropped(django_receivers):
 
 
 def test_the_web_application_runs_without_close_caches():
-    import tigle_project.wsgi  # noqa: F401 (the web process's set-up disconnects it)
+    importlib.import_module("tigle_project.wsgi")  # the web process's set-up disconnects it
 
     assert not connected(request_finished, close_caches)
