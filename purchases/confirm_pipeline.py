@@ -1,4 +1,4 @@
-"""Publisher-confirm channels for the web process: the pipelined one and the one-at-a-time one.
+"""The web process's publisher over plain AMQP: publisher confirms pipelined across threads.
 
 ConfirmPipeline: one AMQP connection whose channel is in confirm mode. Request threads queue
 their messages' frames and wait for their own confirm, or hand in a Confirmation and go on
@@ -27,7 +27,7 @@ import amqp
 from amqp import spec
 from amqp.method_framing import frame_writer
 from amqp.serialization import dumps
-from kombu import Connection, Producer
+from kombu import Connection
 
 from purchases.events import DB_QUEUE, EXCHANGE
 from tigle_project.answer_later import Confirmation
@@ -254,33 +254,3 @@ class ConfirmPipeline:
         waiter = self._waiters.get(int(message.properties.get("message_id", 0)))
         if waiter is not None:
             waiter.error = f"no queue took it: {exc}"
-
-
-class LockedPublisher:
-    """One publish at a time through kombu: the filesystem broker, and AMQP over TLS."""
-
-    broken: str | None = None
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self._producer = Producer(connection.default_channel, auto_declare=False)
-        self._lock = threading.Lock()
-
-    def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float,
-                routing: tuple[str, str] = (EXCHANGE, DB_QUEUE),
-                confirmation: Confirmation | None = None) -> None:
-        exchange, routing_key = routing
-        try:
-            with self._lock:
-                self._producer.publish(body, exchange=exchange, routing_key=routing_key,
-                                       headers=headers, retry=False, mandatory=True,
-                                       timeout=timeout, confirm_timeout=timeout, **properties)
-        except Exception as exc:
-            self.close(repr(exc))
-            raise PublishFailed(repr(exc)) from exc
-        if confirmation is not None:
-            confirmation.settle(None)
-
-    def close(self, reason: str) -> None:
-        self.broken = reason
-        close_abruptly(self.connection)

@@ -14,13 +14,9 @@ import time
 from django.conf import settings
 from kombu.serialization import dumps
 
-from purchases.confirm_pipeline import (
-    ConfirmPipeline,
-    LockedPublisher,
-    PublishFailed,
-    close_abruptly,
-)
+from purchases.confirm_pipeline import ConfirmPipeline, PublishFailed, close_abruptly
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
+from purchases.locked_publisher import LockedPublisher
 from purchases.topology import connect_any_node, is_amqp, topology_declare
 from tigle_project.answer_later import Confirmation
 from tigle_project.celery_app import app
