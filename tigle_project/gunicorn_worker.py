@@ -58,6 +58,7 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         self._conns_lock = threading.Lock()
         self._waiting = 0  # responses waiting for a confirmation; under _conns_lock
         self._threads: list[threading.Thread] = []
+        self.settings_read()
         # gthread's own init_process would build a thread pool and a selector left unused.
         base.Worker.init_process(self)
 

@@ -176,3 +176,37 @@ def test_a_read_goes_ahead_of_the_queued_purchases(tmp_path):
         for purchase in queued:
             purchase.close()
         process.stop()
+
+
+def test_an_access_log_asked_for_is_written(tmp_path):
+    """The worker reads once whether gunicorn logs access; asked for, every request is there."""
+    access = tmp_path / "access.log"
+    process, port = web(tmp_path, "web-access", "--access-logfile", str(access), processes=1)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            assert request_raw(client).startswith(b"HTTP/1.1 201")
+        deadline = time.monotonic() + 10
+        while f'"POST {PATH} HTTP/1.1" 201' not in (access.read_text() if access.exists() else ""):
+            assert time.monotonic() < deadline, access.read_text() if access.exists() else "none"
+            time.sleep(0.1)
+    finally:
+        process.stop()
+
+
+def test_the_access_log_check_matches_gunicorns_logger():
+    from gunicorn.config import Config
+
+    from tigle_project.gunicorn_answer_later import access_logged
+
+    cfg = Config()
+    assert not access_logged(cfg)  # gunicorn's default: no access log
+    cfg.set("accesslog", "-")
+    assert access_logged(cfg)
+    cfg = Config()
+    cfg.set("syslog", True)
+    assert access_logged(cfg)
+    cfg.set("disable_redirect_access_to_syslog", True)
+    assert not access_logged(cfg)
+    cfg = Config()
+    cfg.set("statsd_host", "127.0.0.1:8125")  # another logger class: it decides per call
+    assert access_logged(cfg)
