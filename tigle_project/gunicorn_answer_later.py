@@ -108,13 +108,14 @@ class AnswerLater:
                 resp.close()
             finally:
                 request_time = datetime.now() - request_start
-                if self._access_logged:  # once
+                # answer_later: a waiting response is logged once sent, with its own status.
+                if self._access_logged and pending is None:  # once
                     self.log.access(resp, req, environ, request_time)
                 if hasattr(respiter, "close"):
                     respiter.close()
 
             if pending is not None:  # answer_later
-                self._answer_when_settled(conn, req, resp, pending)
+                self._answer_when_settled(conn, req, resp, pending, environ, request_start)
                 return LATER
             if resp.should_close():
                 self.log.debug("Closing connection.")
@@ -142,7 +143,8 @@ class AnswerLater:
 
         return True
 
-    def _answer_when_settled(self, conn: TConn, req, resp, pending: answer_later.Pending) -> None:
+    def _answer_when_settled(self, conn: TConn, req, resp, pending: answer_later.Pending,
+                             environ: dict, request_start: datetime) -> None:
         ready, keep = resp.sock.data(), not resp.should_close()
         with self._conns_lock:
             self._waiting += 1
@@ -150,16 +152,23 @@ class AnswerLater:
         def settled(error: str | None) -> None:
             # Runs on the thread that settles it (the publisher's reader, mostly): never raises.
             try:
-                data = ready if error is None else self._refusal(req, resp, pending.refusal())
-                self._send(conn, data, keep)
+                sent = resp if error is None else self._refusal(req, resp, pending.refusal())
+                self._send(conn, ready if sent is resp else sent.sock.data(), keep)
             except Exception:
                 self.log.exception("dropping the connection from %s", conn.client)
                 self._done_waiting(conn, keep=False)
+                return
+            if self._access_logged:
+                try:
+                    self.log.access(sent, req, environ, datetime.now() - request_start)
+                except Exception:
+                    self.log.exception("access log of a request from %s", conn.client)
 
         pending.confirmation.then(settled)
 
-    def _refusal(self, req, ready, refusal) -> bytes:
-        """The refusal with the waiting response's headers (security headers and all)."""
+    def _refusal(self, req, ready, refusal) -> wsgi.Response:
+        """The refusal with the waiting response's headers (security headers and all),
+        rendered: its sock holds the bytes."""
         resp = wsgi.Response(req, _Rendered(), self.cfg)
         if ready.must_close:
             resp.force_close()
@@ -169,7 +178,7 @@ class AnswerLater:
         resp.start_response(f"{refusal.status_code} {refusal.reason_phrase}", headers)
         resp.write(refusal.content)
         resp.close()
-        return resp.sock.data()
+        return resp
 
     def _send(self, conn: TConn, data: bytes, keep: bool) -> None:
         try:

@@ -6,6 +6,7 @@ Whatever happens, every purchase that got a 201 ends up in the database exactly 
 import http.client
 import json
 import random
+import re
 import select
 from collections import Counter
 import threading
@@ -133,7 +134,8 @@ def test_it_answers_503_not_201_while_the_broker_is_cut_and_recovers(stack):
     assert_written_exactly([sent for sent, _ in todo], written)
 
 
-def test_a_purchase_is_answered_once_confirmed_and_its_thread_serves_others_meanwhile(stack):
+def test_a_purchase_is_answered_once_confirmed_and_its_thread_serves_others_meanwhile(
+        stack, tmp_path):
     """The web answers a purchase after its thread has moved on (answer_later.py): the 201
     waits for the broker's confirm while the one request thread answers other requests, and
     a confirm that never comes is a 503 with the API's headers, on a connection kept alive."""
@@ -141,8 +143,10 @@ def test_a_purchase_is_answered_once_confirmed_and_its_thread_serves_others_mean
     proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
     stack.proxies.append(proxy)
     stack.start_worker()
+    access = tmp_path / "access.log"
     stack.start_web(CELERY_BROKER_URL=proxied(stack.env["CELERY_BROKER_URL"], proxy),
-                    WEB_THREADS="1", TIGLE_PUBLISH_TIMEOUT="1")
+                    WEB_THREADS="1", TIGLE_PUBLISH_TIMEOUT="1",
+                    GUNICORN_CMD_ARGS=f"--access-logfile {access}")
     port = int(stack.base.rpartition(":")[2])
     store = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     path = "/purchase/3/customer/9/date/20260101"
@@ -184,3 +188,8 @@ def test_a_purchase_is_answered_once_confirmed_and_its_thread_serves_others_mean
     proxy.release()
     post()  # the same kept-alive connection, a new broker connection
     assert store.getresponse().status == 201
+    # Logged once sent, with the status the store got: the refusal is no 201 there.
+    wait_until(lambda: len(re.findall(f'"POST {path} ', access.read_text())) == 4, 10,
+               "four purchases in the access log")
+    assert re.findall(f'"POST {path} HTTP/1.1" (\\d+)', access.read_text()) == \
+        ["201", "201", "503", "201"]
