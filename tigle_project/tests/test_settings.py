@@ -24,6 +24,7 @@ def start(tmp_path, **env):
     [
         ("TIGLE_WRITE_MODE", "fast"),
         ("TIGLE_DURABLE", "maybe"),
+        ("TIGLE_QUEUE_TYPE", "stream"),
         ("DJANGO_DEBUG", "sure"),
         ("DATABASE_URL", "postgres://x/y"),
         ("CELERY_BROKER_URL", "sqs://"),
