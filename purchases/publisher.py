@@ -94,6 +94,16 @@ def publisher_drop() -> None:
         current.close("closed on request")
 
 
+# Protocol-2 headers that are optional, at the value a Celery worker takes when one is absent
+# (celery/worker/request.py reads each with .get()). Left out, the properties shrink from 467
+# to 346 bytes: 7 us less to encode in the web and 6 us less to decode in the worker and in
+# analytics, per message, and fewer table headers for RabbitMQ to convert for the stream.
+ABSENT_MEANS = {"shadow": None, "eta": None, "expires": None, "group_index": None,
+                "retries": 0, "timelimit": [None, None], "replaced_task_nesting": 0,
+                "stamped_headers": None, "stamps": {}}
+_UNSET = object()
+
+
 def task_message(event: PurchaseEvent) -> tuple[bytes, dict, dict]:
     """(body, headers, properties) of the Celery task message that carries the event."""
     # Celery would saferepr() the whole event for monitoring tools: 13% of a request's CPU.
@@ -108,7 +118,9 @@ def task_message(event: PurchaseEvent) -> tuple[bytes, dict, dict]:
         "content_encoding": content_encoding,
         "delivery_mode": 2 if settings.TIGLE_DURABLE else 1,
     }
-    return body.encode(), message.headers, properties
+    headers = {name: value for name, value in message.headers.items()
+               if ABSENT_MEANS.get(name, _UNSET) != value}
+    return body.encode(), headers, properties
 
 
 def event_publish(*, event: PurchaseEvent, analytics_only: bool = False,
