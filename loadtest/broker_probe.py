@@ -32,18 +32,18 @@ VHOST = "tigle-broker-probe"
 ACK_EVERY = 100
 
 
-def _connect() -> amqp.Connection:
+def _connect(vhost: str) -> amqp.Connection:
     parts = urllib.parse.urlsplit(AMQP)
     connection = amqp.Connection(f"{parts.hostname}:{parts.port or 5672}",
                                  userid=parts.username or "guest",
-                                 password=parts.password or "guest", virtual_host=VHOST)
+                                 password=parts.password or "guest", virtual_host=vhost)
     connection.connect()
     return connection
 
 
-def _consume(queue: str, arguments: dict | None, stop: threading.Event,
+def _consume(vhost: str, queue: str, arguments: dict | None, stop: threading.Event,
              counts: dict[str, int]) -> None:
-    connection = _connect()
+    connection = _connect(vhost)
     channel = connection.channel()
     channel.basic_qos(0, 1000, False)
     seen, unacked = 0, None
@@ -67,23 +67,24 @@ def _consume(queue: str, arguments: dict | None, stop: threading.Event,
     connection.close()
 
 
-def burst_run(rate: float, burst: int, seconds: float) -> dict:
+def burst_run(rate: float, burst: int, seconds: float, vhost: str = VHOST) -> dict:
     from purchases.publisher import task_message
     from purchases.topology import topology_declare
 
-    vhost_reset(VHOST)
+    vhost_reset(vhost)
     try:
-        with Connection(f"{AMQP}/{VHOST}") as connection:
+        with Connection(f"{AMQP}/{vhost}") as connection:
             topology_declare(connection)
 
         stop, counts = threading.Event(), {}
-        consumers = [threading.Thread(target=_consume, args=(queue, arguments, stop, counts))
+        consumers = [threading.Thread(target=_consume,
+                                      args=(vhost, queue, arguments, stop, counts))
                      for queue, arguments in ((DB_QUEUE, None),
                                               (ANALYTICS_STREAM, {"x-stream-offset": "next"}))]
         for consumer in consumers:
             consumer.start()
         time.sleep(1)  # both attached before the first message
-        publisher = _connect()
+        publisher = _connect(vhost)
         channel = publisher.channel()
         channel.confirm_select()
         arguments = dumps("Bssbb", (0, EXCHANGE, DB_QUEUE, False, False))
@@ -118,7 +119,7 @@ def burst_run(rate: float, burst: int, seconds: float) -> dict:
         return {"rate": rate, "burst": burst, "sent": sent, "consumed": counts,
                 "broker_ms_per_message": round(1000 * broker / sent, 3)}
     finally:
-        vhost_delete(VHOST)
+        vhost_delete(vhost)
 
 
 def main(argv: list[str] | None = None) -> int:
