@@ -152,8 +152,12 @@ class AnswerLater:
         def settled(error: str | None) -> None:
             # Runs on the thread that settles it (the publisher's reader, mostly): never raises.
             try:
-                sent = resp if error is None else self._refusal(req, resp, pending.refusal())
-                self._send(conn, ready if sent is resp else sent.sock.data(), keep)
+                if error is None:
+                    sent, data = resp, ready
+                else:
+                    sent = self._refusal(req, resp, pending.refusal())
+                    data = sent.sock.data()
+                self._send(conn, data, keep)
             except Exception:
                 self.log.exception("dropping the connection from %s", conn.client)
                 self._done_waiting(conn, keep=False)
