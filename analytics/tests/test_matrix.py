@@ -15,14 +15,18 @@ purchase = st.tuples(
 
 
 @settings(max_examples=200, deadline=None)
-@given(batches=st.lists(st.lists(purchase, max_size=20), max_size=6), n=st.integers(1, 12))
-def test_it_ranks_like_brute_force_with_ties(batches, n):
-    matrix = Matrix()
-    for batch in batches:
+@given(batches=st.lists(st.lists(purchase, max_size=20), max_size=6), n=st.integers(1, 12),
+       leaders=st.integers(1, 8))
+def test_it_ranks_like_brute_force_with_ties(batches, n, leaders):
+    # Few leaders, so that n sometimes reads them and sometimes scans the row.
+    matrix = Matrix(leaders)
+    for done, batch in enumerate(batches, 1):
         matrix.apply(batch)
+        # After every batch: the leaders are kept up to date, not only right at the end.
+        totals = brute.counts(p for batch in batches[:done] for p in batch)
+        for store_id in range(0, 14):
+            assert matrix.top_items(store_id, n) == brute.top_items(totals, store_id, n)
     totals = brute.counts(p for batch in batches for p in batch)
-    for store_id in range(0, 14):
-        assert matrix.top_items(store_id, n) == brute.top_items(totals, store_id, n)
     for item_id in range(0, 32):
         assert matrix.top_stores(item_id, n) == brute.top_stores(totals, item_id, n)
     purchases = sum(len(batch) for batch in batches)
@@ -101,3 +105,22 @@ def test_a_query_never_sees_half_a_purchase():
         thread.join()
     assert torn == []
     assert matrix.top_items(5, 2) == [(1, 3000), (2, 3000)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(counts=st.lists(st.lists(st.integers(0, 4), min_size=30, max_size=30), min_size=1,
+                       max_size=5),
+       more=st.lists(purchase, max_size=30), leaders=st.integers(1, 8))
+def test_a_restored_matrix_ranks_its_leaders_from_the_rows_it_was_given(counts, more, leaders):
+    rows = [np.array(row, dtype=np.int32) for row in counts]
+    item_ids = np.arange(30, 0, -1, dtype=np.int64)  # columns not in id order
+    matrix = Matrix.restore(list(range(1, len(rows) + 1)), item_ids, rows, 0, 0, leaders=leaders)
+    matrix.apply(more)
+    totals = brute.counts(more)
+    for store, row in enumerate(counts, 1):
+        for column, quantity in enumerate(row):
+            totals[store, int(item_ids[column])] += quantity
+    totals = +totals  # drop the zero counts: an item a store never sold is no answer
+    for store_id in range(0, 14):
+        for n in (1, leaders, leaders + 3):
+            assert matrix.top_items(store_id, n) == brute.top_items(totals, store_id, n)
