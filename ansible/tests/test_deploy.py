@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from purchases.tests.helpers import database_purchases, queue_types, wait_until
-from tigle_project.stack import ROOT, Process, free_port, wait_http
+from tigle_project.stack import (
+    REALTIME_PRIORITY,
+    ROOT,
+    Process,
+    free_port,
+    realtime_allowed,
+    realtime_argv,
+    wait_http,
+)
 
 ANSIBLE = ROOT / "ansible"
 PLAYBOOKS = sorted(path.name for path in ANSIBLE.glob("*.yml"))
@@ -53,6 +61,9 @@ def unit_process(path: Path, log_dir: Path) -> Process:
     env[name] = value
     env["PATH"] = os.environ["PATH"]
     argv = [part.replace("$$", "$") for part in shlex.split(settings["ExecStart"])]
+    if settings.get("CPUSchedulingPolicy") == "rr":
+        assert settings["CPUSchedulingPriority"] == str(REALTIME_PRIORITY)
+        argv = realtime_argv(argv)
     return Process(path.stem, argv, env, log_dir / f"{path.stem}.log",
                    cwd=Path(settings["WorkingDirectory"]))
 
@@ -111,6 +122,8 @@ def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(
         "tigle_app_extra_env": {"PORT": str(web_port), "HOST": "127.0.0.1"},
         # What provision.yml would write: Locust's target, here this web.
         "tigle_elb_dns": f"127.0.0.1:{web_port}",
+        # As on a host that runs everything: analytics' queries ahead of the ingest.
+        "tigle_units_realtime": ["analytics"] if realtime_allowed() else [],
     }))
     command = ["ansible-playbook", "-i", str(inventory), "deploy.yml", "-e", f"@{extra}"]
     first = run_ansible(*command)
@@ -125,6 +138,8 @@ def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(
     assert sorted(p.name for p in units.iterdir()) == [
         f"tigle-{name}.service" for name in
         ("analytics", "locust-master", "locust-worker", "web", "worker")]
+    realtime = [p.stem for p in units.iterdir() if unit(p).get("CPUSchedulingPolicy") == "rr"]
+    assert realtime == (["tigle-analytics"] if realtime_allowed() else [])
     env_file = root / "etc/tigle/tigle.env"
     assert oct(env_file.stat().st_mode & 0o777) == "0o600"
     if shutil.which("systemd-analyze"):
