@@ -7,7 +7,8 @@ modes: ceiling (the web answers 201 without validating or publishing), durable (
 persistent messages and confirms: the default), transient (TIGLE_DURABLE=0), sync (written
 inside the request); the durable run also samples the queue depth. sweep: durable mode at
 32 to 1,024 stores. queries: top-N latency over gRPC and REST while the durable day runs,
-analytics holding 100,000 items x 1,024 stores. Each run gets a fresh database and vhost.
+analytics holding 100,000 items x 1,024 stores; once at ordinary priority, once with analytics
+and the query client at real-time priority. Each run gets a fresh database and vhost.
 """
 from __future__ import annotations
 
@@ -38,13 +39,20 @@ from loadtest.bench_probes import (
     services_reset,
 )
 from loadtest.preload import matrix_preload
-from tigle_project.stack import ROOT, analytics_start, web_start, worker_start
+from tigle_project.stack import (
+    ROOT,
+    analytics_start,
+    realtime_allowed,
+    web_start,
+    worker_start,
+)
 
 RESULTS = ROOT / "results"
 # Plots BENCHMARKS.md shows: committed, unlike results/.
 PLOTS = ROOT / "loadtest" / "plots"
 STORE_COUNTS = (32, 64, 128, 256, 512, 1024)
 QUERY_AT_REST_SECONDS = 10
+QUERY_RATE = 50  # queries/s of each kind
 
 
 @dataclass(frozen=True)
@@ -77,11 +85,13 @@ def store_day(base: str, out: Path, stores: int, per_hour: int) -> dict:
 
 
 def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
-             sample_depth: bool = False, query_rate: float | None = None) -> dict:
+             sample_depth: bool = False, query_rate: float | None = None,
+             realtime: bool = False) -> dict:
     """One run: start what it needs, run the day, wait for the drain, count losses.
 
     query_rate: analytics starts on a full 100,000 x 1,024 matrix and a client measures
-    top-N latency at that rate while the day runs.
+    top-N latency at that rate while the day runs. realtime: analytics and that client run at
+    real-time priority.
     """
     amqp_url = f"{AMQP}/{VHOST}"
     env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}",
@@ -100,7 +110,8 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
             if query_rate:
                 preloaded = matrix_preload(out / "analytics", stores=QUERY_STORES,
                                            items=QUERY_ITEMS)
-            analytics, address = analytics_start(env, out / "logs", state_dir=out / "analytics")
+            analytics, address = analytics_start(env, out / "logs", state_dir=out / "analytics",
+                                                 realtime=realtime)
             processes.append(analytics)
         web, base = web_start({**env, **({"ANALYTICS_ADDRESS": address} if address else {})},
                               out / "logs")
@@ -112,10 +123,10 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
         at_rest = None
         if query_rate and address:
             # The same queries with nothing else running first: what the CPU contention adds.
-            idle = query_client_start(address, base, query_rate)
+            idle = query_client_start(address, base, query_rate, realtime=realtime)
             time.sleep(QUERY_AT_REST_SECONDS)
             at_rest = json.loads(idle.communicate(timeout=60)[0])
-            queries = query_client_start(address, base, query_rate)
+            queries = query_client_start(address, base, query_rate, realtime=realtime)
         meter.start()
         report = store_day(base, out, stores, per_hour)
         ended = time.monotonic()
@@ -207,16 +218,26 @@ def main(argv: list[str] | None = None) -> int:
         bench["sweep"] = [run(f"sweep, {n} stores x 9 x {sweep_per_hour}", durable, n,
                               sweep_per_hour, name=f"sweep-{n}") for n in counts]
     if "queries" in parts:
-        result = run(f"queries under ingest, {stores} stores, {QUERY_ITEMS} x {QUERY_STORES}",
-                     durable, stores, per_hour, name="queries", query_rate=50)
-        bench["queries"] = {"items": QUERY_ITEMS, "stores": QUERY_STORES, "rate": 50,
-                            "latency": result.pop("query_latency"),
-                            "at_rest": result.pop("query_latency_at_rest"), "ingest": result}
+        bench["queries"] = {"items": QUERY_ITEMS, "stores": QUERY_STORES, "rate": QUERY_RATE}
+        # Then the same with analytics (and the query client) ahead of the ingest on the CPU:
+        # what a query costs once it does not wait its turn behind two saturated cores.
+        for key, realtime in (("normal", False), ("realtime", True)):
+            if realtime and not realtime_allowed():
+                print("bench: queries at real-time priority skipped: chrt --rr needs root or "
+                      "CAP_SYS_NICE", flush=True)
+                continue
+            result = run(f"queries under ingest, {stores} stores, {QUERY_ITEMS} x "
+                         f"{QUERY_STORES}, {key} priority", durable, stores, per_hour,
+                         name=f"queries-{key}", query_rate=QUERY_RATE, realtime=realtime)
+            bench["queries"][key] = {"latency": result.pop("query_latency"),
+                                     "at_rest": result.pop("query_latency_at_rest"),
+                                     "ingest": result}
     full = (not args.quick and parts == {"modes", "sweep", "queries"} and not args.stores
             and not args.per_hour and len(modes) == len(MODES))
     print(write_outputs(bench, full).read_text())
+    queries = bench.get("queries", {})
     runs = [*bench["modes"].values(), *bench.get("sweep", []),
-            *([bench["queries"]["ingest"]] if "queries" in bench else [])]
+            *(queries[key]["ingest"] for key in ("normal", "realtime") if key in queries)]
     return 1 if any(r["lost"] or r["duplicates"] for r in runs) else 0
 
 

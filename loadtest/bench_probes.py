@@ -17,7 +17,7 @@ from kombu import Connection
 
 from loadtest.cpu import CpuMeter, children_cpu, machine_cpu, named_cpu, tree_cpu
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE
-from tigle_project.stack import ROOT, Process
+from tigle_project.stack import ROOT, Process, realtime_argv
 
 MYSQL = os.environ.get("TIGLE_BENCH_MYSQL", "mysql://root@127.0.0.1:3306")
 AMQP = os.environ.get("TIGLE_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672")
@@ -113,11 +113,14 @@ class DepthSampler(threading.Thread):
                                      "db_ready": db, "analytics_backlog": max(0, stream - counted)})
 
 
-def query_client_start(address: str, base: str, rate: float) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "loadtest.query_latency", "--grpc", address, "--rest", base,
-         "--stores", str(QUERY_STORES), "--items", str(QUERY_ITEMS), "--rate", str(rate)],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def query_client_start(address: str, base: str, rate: float, *,
+                       realtime: bool = False) -> subprocess.Popen:
+    """realtime: the client too, so that it reads each answer as soon as it comes, like a client
+    on a machine of its own would, instead of waiting its turn behind the ingest."""
+    argv = [sys.executable, "-m", "loadtest.query_latency", "--grpc", address, "--rest", base,
+            "--stores", str(QUERY_STORES), "--items", str(QUERY_ITEMS), "--rate", str(rate)]
+    return subprocess.Popen(realtime_argv(argv) if realtime else argv, cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def calibration_seconds() -> float:

@@ -62,11 +62,25 @@ def sweep_table(sweep: list[dict]) -> list[str]:
     return lines
 
 
+# The queries part's runs: bench.json key, and how analytics and the query client ran.
+QUERY_RUNS = (("normal", "ordinary priority"), ("realtime", "real-time priority"))
+
+
+def query_rows(queries: dict) -> list[tuple[str, dict]]:
+    """(while what, {kind of query: its figures}) for each measurement the queries part made."""
+    rows = []
+    for key, priority in QUERY_RUNS:
+        if queries.get(key):
+            rows += [(f"nothing else runs, {priority}", queries[key]["at_rest"]),
+                     (f"ingest at full speed, {priority}", queries[key]["latency"])]
+    return rows
+
+
 def queries_table(queries: dict) -> list[str]:
     lines = ["| query | while | count | p50 ms | p99 ms | max ms | errors |",
              "|---|---|---|---|---|---|---|"]
-    for key, label in (("at_rest", "nothing else runs"), ("latency", "ingest at full speed")):
-        for kind, s in (queries.get(key) or {}).items():
+    for label, figures in query_rows(queries):
+        for kind, s in figures.items():
             lines.append(f"| {kind.replace('_', ' ')} | {label} | {s['count']} | "
                          f"{_cell(s['p50_ms'])} | {_cell(s['p99_ms'])} | {_cell(s['max_ms'])} | "
                          f"{s['errors']} |")
@@ -107,14 +121,18 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
                   f"![queue depth over time]({plots['depth']})", ""]
     if bench.get("queries"):
         q = bench["queries"]
+        ingest = ", ".join(f"{q[key]['ingest']['accepted_rps']:,.0f}/s at {priority}"
+                           for key, priority in QUERY_RUNS if q.get(key))
         lines += [f"## Top-N queries while ingest runs at full speed ({q['items']:,} items x "
                   f"{q['stores']:,} stores)", "",
-                  f"Analytics started on a full matrix (every item sold in every store), then the "
-                  f"durable Locust day of {q['ingest']['stores']} stores ran "
-                  f"({q['ingest']['accepted_rps']:.0f} purchases/s accepted) while one client asked "
+                  "Analytics started on a full matrix (every item sold in every store), then the "
+                  "durable Locust day of the write modes ran while one client asked "
                   f"{q['rate']:g} queries/s of each kind, one at a time: gRPC straight to analytics, "
-                  "REST through gunicorn.", "", *queries_table(q), "",
-                  f"![top-N query latency]({plots['queries']})", ""]
+                  "REST through gunicorn. Twice: with analytics and the query client at ordinary "
+                  "priority, then both at real-time priority (`chrt --rr 10`: the query client "
+                  "stands for one on a machine of its own; the web, the worker, RabbitMQ and "
+                  f"MariaDB stay ordinary). Purchases accepted meanwhile: {ingest}.", "",
+                  *queries_table(q), "", f"![top-N query latency]({plots['queries']})", ""]
     lines += ["## Commands", "", "```", "make bench          # everything above (about twenty minutes here)",
               "make bench QUICK=1  # the same parts, small: a few minutes", "```", "",
               history, ""]
@@ -173,16 +191,16 @@ def depth_plot(samples: list[dict], path: Path) -> None:
 
 def queries_plot(queries: dict, path: Path) -> None:
     plt = _pyplot()
-    kinds = list(queries["latency"])
-    bars = [(label, key, statistic) for key, label in (("at_rest", "at rest"),
-                                                       ("latency", "under ingest"))
-            if queries.get(key) for statistic in ("p50_ms", "p99_ms")]
-    figure, ax = plt.subplots(figsize=(10, 4.5))
+    rows = query_rows(queries)
+    kinds = list(rows[0][1])
+    bars = [(label, figures, statistic) for label, figures in rows
+            for statistic in ("p50_ms", "p99_ms")]
+    figure, ax = plt.subplots(figsize=(12, 5))
     width = 0.8 / len(bars)
-    for n, (label, key, statistic) in enumerate(bars):
+    for n, (label, figures, statistic) in enumerate(bars):
         ax.bar([i + (n - (len(bars) - 1) / 2) * width for i in range(len(kinds))],
-               [queries[key][k][statistic] or 0 for k in kinds], width,
-               label=f"{statistic[:-3]} {label}")
+               [figures[k][statistic] or 0 for k in kinds], width,
+               label=f"{statistic[:-3]}, {label}")
     ax.set_xticks(range(len(kinds)), [k.replace("_", " ") for k in kinds])
     ax.set_ylabel("latency (ms)")
     ax.set_yscale("log")

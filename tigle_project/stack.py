@@ -36,9 +36,30 @@ def worker_argv() -> list[str]:
     ]
 
 
+# Low among real-time priorities (1..99): above ordinary processes, below the kernel's own.
+REALTIME_PRIORITY = 10
+
+
 def analytics_argv() -> list[str]:
     # The same command as the Procfile's analytics line.
     return [sys.executable, "-m", "analytics", "serve"]
+
+
+def realtime_argv(argv: list[str]) -> list[str]:
+    """argv run under SCHED_RR: ahead of every ordinary process whenever it has work.
+
+    Needs root or CAP_SYS_NICE (see realtime_allowed). Every thread inherits the policy; the
+    kernel still keeps 5% of each second for ordinary processes (sched_rt_runtime_us).
+    """
+    return ["chrt", "--rr", str(REALTIME_PRIORITY), *argv]
+
+
+def realtime_allowed() -> bool:
+    """Whether this user may start a process with realtime_argv."""
+    try:
+        return subprocess.run(realtime_argv(["true"]), capture_output=True).returncode == 0
+    except OSError:  # no chrt (util-linux) here
+        return False
 
 
 @dataclass
@@ -163,13 +184,18 @@ def worker_start(env: dict[str, str], log_dir: Path) -> Process:
 
 
 def analytics_start(env: dict[str, str], log_dir: Path, *, name: str = "analytics",
-                    port: int | None = None, state_dir: Path | None = None) -> tuple[Process, str]:
-    """An analytics process on its own port (and state folder, if given); returns its address."""
+                    port: int | None = None, state_dir: Path | None = None,
+                    realtime: bool = False) -> tuple[Process, str]:
+    """An analytics process on its own port (and state folder, if given); returns its address.
+
+    realtime: every thread of it at the real-time priority realtime_argv gives.
+    """
     address = f"127.0.0.1:{port or free_port()}"
     env = {**env, "ANALYTICS_LISTEN": address}
     if state_dir is not None:
         env["ANALYTICS_STATE_DIR"] = str(state_dir)
-    analytics = Process(name, analytics_argv(), env, log_dir / f"{name}.log").start()
+    argv = realtime_argv(analytics_argv()) if realtime else analytics_argv()
+    analytics = Process(name, argv, env, log_dir / f"{name}.log").start()
     # Attached to the stream (and, embedded, its queue bound): no purchase passes it by.
     return _ready(analytics, lambda: analytics.wait_for_log("reading purchases.analytics",
                                                             timeout=60)), address

@@ -35,6 +35,29 @@ def test_the_tables_compare_each_mode_with_the_ceiling_and_show_cpu():
     assert "| durable | 0.900 | 0.400 | - | - | - | - | 2.500 |" in text
 
 
+def _query_run(p99_under_ingest: float, accepted: float) -> dict:
+    at_rest = {"count": 10, "p50_ms": 0.5, "p99_ms": 1.5, "max_ms": 2.0, "errors": 0}
+    return {"at_rest": {"grpc_top_items": at_rest},
+            "latency": {"grpc_top_items": {**at_rest, "p99_ms": p99_under_ingest}},
+            "ingest": {**RESULT, "accepted_rps": accepted}}
+
+
+QUERIES = {"items": 100, "stores": 4, "rate": 50, "normal": _query_run(40.0, 1234.0),
+           "realtime": _query_run(1.2, 1201.0)}
+
+
+def test_the_query_table_shows_each_priority_at_rest_and_under_ingest():
+    bench = {"machine": HOST, "command": "make bench", "modes": {}, "queries": QUERIES}
+    text = bench_report.markdown(bench, bench_report.history_kept(""), {"queries": "q.png"})
+    assert "| grpc top items | ingest at full speed, ordinary priority | 10 | 0.5 | 40.0 | 2.0 | 0 |" in text
+    assert "| grpc top items | ingest at full speed, real-time priority | 10 | 0.5 | 1.2 | 2.0 | 0 |" in text
+    assert "| grpc top items | nothing else runs, real-time priority |" in text
+    assert "1,234/s at ordinary priority, 1,201/s at real-time priority" in text
+    without = {**QUERIES, "realtime": None}  # no chrt, or not allowed here
+    text = bench_report.markdown({**bench, "queries": without}, "", {"queries": "q.png"})
+    assert "real-time priority |" not in text
+
+
 def test_a_rerun_keeps_the_hand_kept_history_and_replaces_the_rest():
     bench = {"machine": HOST, "command": "make bench", "modes": {"durable": RESULT}}
     history = (f"{bench_report.HISTORY_START}\n## Steps\n- pipelined confirms: +10%\n"
@@ -52,9 +75,7 @@ def test_it_draws_the_sweep_depth_and_query_plots(tmp_path):
                            {"t": 1.0, "db_ready": 0, "analytics_backlog": 2}])
     assert (depth["max_db_ready"], depth["max_analytics_backlog"]) == (3, 10)
     bench_report.depth_plot(depth["samples"], tmp_path / "depth.png")
-    latency = {"count": 10, "p50_ms": 0.5, "p99_ms": 1.5, "max_ms": 2.0, "errors": 0}
-    bench_report.queries_plot({"items": 100, "stores": 4, "latency": {"grpc_top_items": latency}},
-                              tmp_path / "queries.png")
+    bench_report.queries_plot(QUERIES, tmp_path / "queries.png")
     for name in ("sweep", "depth", "queries"):
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
 
