@@ -6,9 +6,9 @@ costs one column and an unsold item costs nothing. A row is promoted to int64 on
 its counts would overflow int32.
 
 Each store also keeps its leaders: the columns of its best-selling items, ranked. Counts only
-grow, so an item can join them only when its own count changes, and keeping them costs a
-comparison per count a batch adds; a top-items query for up to that many items then reads
-them instead of scanning the row.
+grow, so an item can join them only when its own count grows, and most batches need one
+comparison per store to tell that none did; a top-items query for up to that many items then
+reads them instead of scanning the row.
 """
 from __future__ import annotations
 
@@ -82,6 +82,9 @@ class Matrix:
         # Per row: the columns of its top `leaders` items by top_n's order (all its sold
         # items while it has fewer).
         self._leaders: list[np.ndarray] = []
+        # Per row: (count, item id) of its last leader; (0, 0) while it has fewer, so that
+        # every item it sells joins them.
+        self._last_leader: list[tuple[int, int]] = []
         self._row_locks: list[threading.Lock] = []
         self._item_index: dict[int, int] = {}
         self._item_ids = np.zeros(1024, dtype=np.int64)
@@ -119,6 +122,7 @@ class Matrix:
                     self._row_locks.append(threading.Lock())
                     self._rows.append(np.zeros(0, dtype=np.int32))
                     self._leaders.append(np.zeros(0, dtype=np.int64))
+                    self._last_leader.append((0, 0))
                     self._store_index[store_id] = index
         return index
 
@@ -169,28 +173,26 @@ class Matrix:
             if needed > row.size:
                 row = _grown(row, self._row_capacity(row, needed))
             counts = row[columns].astype(np.int64) + added
-            if row.dtype == np.int32 and int(counts.max()) > INT32_MAX:
+            top = int(counts.max())
+            if row.dtype == np.int32 and top > INT32_MAX:
                 row = row.astype(np.int64)
             row[columns] = counts
-            self._leaders[index] = self._leaders_after(self._leaders[index], row, columns)
+            # Outside the leaders nothing ranks above the last of them, and counts only grow:
+            # only a column that grew to the last leader's count or past it can join them or
+            # reorder them (a leader that grew is past it). Most batches reach neither.
+            count, item_id = self._last_leader[index]
+            if top > count or (top == count and int(
+                    self._item_ids[columns[counts == count]].min()) < item_id):
+                self._leaders_rank(index, row, columns[counts >= max(count, 1)])
             # One reference swap: a reader holds either the old row or the new one.
             self._rows[index] = row
 
-    def _leaders_after(self, leaders: np.ndarray, row: np.ndarray,
-                       columns: np.ndarray) -> np.ndarray:
-        """The leaders once the counts at columns grew.
-
-        Outside the leaders nothing ranked above the last of them; leaders only gain, so only
-        a column that just grew to at least the lowest leader's count can now rank among them.
-        """
-        grown = row[columns]
-        # While a store has sold fewer items than it has leaders, each one it sold leads.
-        floor = row[leaders].min() if leaders.size == self.leaders else 1
-        columns = columns[grown >= floor]
-        if columns.size == 0:
-            return leaders
-        joined = np.union1d(leaders, columns)
-        return ranked(row, self._item_ids, joined)[: self.leaders]
+    def _leaders_rank(self, index: int, row: np.ndarray, joining: np.ndarray) -> None:
+        ids = self._item_ids
+        leaders = ranked(row, ids, np.union1d(self._leaders[index], joining))[: self.leaders]
+        self._leaders[index] = leaders
+        if leaders.size == self.leaders:
+            self._last_leader[index] = (int(row[leaders[-1]]), int(ids[leaders[-1]]))
 
     # --- queries ------------------------------------------------------------------------
 
@@ -245,8 +247,11 @@ class Matrix:
         matrix._store_index = {store: index for index, store in enumerate(store_ids)}
         matrix._rows = list(rows)
         # One scan per row now (about a millisecond each at 100,000 items), none per query.
-        ids = matrix._item_ids
-        matrix._leaders = [top_positions(row, ids[: row.size], leaders) for row in rows]
+        matrix._leaders = [np.zeros(0, dtype=np.int64) for _ in rows]
+        matrix._last_leader = [(0, 0) for _ in rows]
+        for index, row in enumerate(rows):
+            matrix._leaders_rank(index, row, top_positions(row, matrix._item_ids[: row.size],
+                                                           leaders))
         matrix._row_locks = [threading.Lock() for _ in rows]
         matrix._purchases, matrix._units = purchases, units
         return matrix

@@ -124,3 +124,13 @@ def test_a_restored_matrix_ranks_its_leaders_from_the_rows_it_was_given(counts, 
     for store_id in range(0, 14):
         for n in (1, leaders, leaders + 3):
             assert matrix.top_items(store_id, n) == brute.top_items(totals, store_id, n)
+
+
+def test_an_item_that_ties_the_last_leader_with_a_lower_id_takes_its_place():
+    matrix = Matrix(leaders=2)
+    matrix.apply([(1, [(9, 2), (5, 1)])])  # leaders: 9 (2), then 5 (1)
+    matrix.apply([(1, [(4, 1)])])  # ties 5 at 1, and 4 < 5
+    assert matrix.top_items(1, 2) == [(9, 2), (4, 1)]
+    matrix.apply([(1, [(7, 1)])])  # ties too, but 7 > 4: stays out
+    assert matrix.top_items(1, 2) == [(9, 2), (4, 1)]
+    assert matrix.top_items(1, 3) == [(9, 2), (4, 1), (5, 1)]  # past the leaders: the scan
