@@ -7,6 +7,7 @@ from amqp.exceptions import AMQPError
 from kombu import Connection, Consumer as KombuConsumer, Queue
 from kombu.exceptions import KombuError
 
+from analytics.amqp_reads import ChunkedReadsTransport
 from analytics.config import Config
 from purchases.events import ANALYTICS_STREAM
 from purchases.filesystem_broker import Transport as FilesystemTransport
@@ -22,7 +23,8 @@ TAIL_PROBE_SECONDS = 0.3
 
 def broker_connection(config: Config) -> Connection:
     if config.broker_folder is None:
-        return Connection(config.broker_url, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5)
+        return Connection(config.broker_url, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5,
+                          transport=ChunkedReadsTransport)
     folder = config.broker_folder
     for sub in ("queue", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
