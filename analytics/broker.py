@@ -7,8 +7,8 @@ from amqp.exceptions import AMQPError
 from kombu import Connection, Consumer as KombuConsumer, Queue
 from kombu.exceptions import KombuError
 
-from analytics.amqp_reads import ChunkedReadsTransport
 from analytics.config import Config
+from purchases.amqp_reads import ChunkedReadsTransport, plain_amqp
 from purchases.events import ANALYTICS_STREAM
 from purchases.filesystem_broker import Transport as FilesystemTransport
 from purchases.topology import STREAM_ARGUMENTS, connect_any_node, is_amqp, purchases_exchange
@@ -24,7 +24,8 @@ TAIL_PROBE_SECONDS = 0.3
 def broker_connection(config: Config) -> Connection:
     if config.broker_folder is None:
         return Connection(config.broker_url, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5,
-                          transport=ChunkedReadsTransport)
+                          transport=ChunkedReadsTransport if plain_amqp(config.broker_url)
+                          else None)
     folder = config.broker_folder
     for sub in ("queue", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from purchases.amqp_reads import plain_amqp
 from purchases.mysql_tls import mysql_ssl
 from tigle_project.env import (
     env_addresses,
@@ -224,6 +225,9 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     CELERY_BROKER_URL = "filesystem://"
     # Writes each message file whole before it appears (see purchases/filesystem_broker.py).
     CELERY_BROKER_TRANSPORT = "purchases.filesystem_broker:Transport"
+elif plain_amqp(CELERY_BROKER_URL):
+    # py-amqp's, reading frames out of large socket reads.
+    CELERY_BROKER_TRANSPORT = "purchases.amqp_reads:ChunkedReadsTransport"
 CELERY_BROKER_HEARTBEAT = 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None

@@ -11,11 +11,11 @@ from tigle_project.stack import ROOT
 CHECK = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
 
 
-def start(tmp_path, **env):
+def start(tmp_path, code: str = CHECK, **env):
     base = {k: v for k, v in os.environ.items()
             if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "REDIS_URL")}
     base.update(TIGLE_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="tigle_project.settings")
-    return subprocess.run([sys.executable, "-c", CHECK], cwd=ROOT, env={**base, **env},
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**base, **env},
                           capture_output=True, text=True, timeout=60)
 
 
@@ -52,12 +52,8 @@ def test_it_refuses_an_unknown_queue_type_and_a_bad_node_in_a_broker_list(tmp_pa
 def test_it_asks_mysql_for_tls_when_the_url_names_a_ca_bundle(tmp_path):
     show = "import django, json; django.setup(); from django.conf import settings; " \
            "print(json.dumps(settings.DATABASES['default']['OPTIONS']))"
-    base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    result = subprocess.run(
-        [sys.executable, "-c", show], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**base, "TIGLE_VAR_DIR": str(tmp_path), "DJANGO_SECRET_KEY": "k",
-             "DJANGO_SETTINGS_MODULE": "tigle_project.settings",
-             "DATABASE_URL": "mysql://tigle:pw@db.example:3306/tigle?ssl_ca=/etc/tigle/rds-ca.pem"})
+    result = start(tmp_path, show, DJANGO_SECRET_KEY="k",
+                   DATABASE_URL="mysql://tigle:pw@db.example:3306/tigle?ssl_ca=/etc/tigle/rds-ca.pem")
     assert result.returncode == 0, result.stderr
     options = json.loads(result.stdout.splitlines()[-1])
     # mysqlclient's own argument; the URL's name for it would be an unknown keyword there.
@@ -75,3 +71,17 @@ def test_it_keeps_a_generated_secret_key_in_the_embedded_mode(tmp_path):
     assert len(key) > 40 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
     assert start(tmp_path).returncode == 0
     assert (tmp_path / "secret_key").read_text() == key
+
+
+@pytest.mark.parametrize(("url", "transport"), [
+    ("amqp://guest:guest@127.0.0.1:5672//", "ChunkedReadsTransport"),
+    # kombu's SSL transport class is what switches TLS on: it stays.
+    ("amqps://guest:guest@mq.example:5671//", "SSLTransport"),
+    ("filesystem://", "Transport"),
+])
+def test_celery_reads_plain_amqp_in_large_pieces(tmp_path, url, transport):
+    show = ("import django; django.setup(); from tigle_project.celery_app import app; "
+            "print(type(app.connection_for_write().transport).__qualname__)")
+    result = start(tmp_path, show, DJANGO_SECRET_KEY="k", CELERY_BROKER_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [transport]

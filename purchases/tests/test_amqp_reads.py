@@ -5,7 +5,7 @@ import socket
 import pytest
 from amqp.exceptions import UnexpectedFrame
 
-from analytics.amqp_reads import FRAME_END, FRAME_HEADER, ChunkedTCPTransport
+from purchases.amqp_reads import FRAME_END, FRAME_HEADER, ChunkedTCPTransport, plain_amqp
 
 
 def frame(frame_type: int, channel: int, payload: bytes, end: int = FRAME_END) -> bytes:
@@ -74,3 +74,14 @@ def test_a_closed_peer_marks_the_transport_disconnected(pair):
     with pytest.raises(OSError):
         transport.read_frame()
     assert transport.connected is False
+
+
+@pytest.mark.parametrize("url, plain", [
+    ("amqp://guest:guest@127.0.0.1:5672//", True),
+    ("pyamqp://a;amqp://b", True),
+    ("amqps://a:5671//", False),
+    ("amqp://a;amqps://b", False),
+    ("filesystem://", False),
+])
+def test_only_plain_amqp_urls_get_the_chunked_transport(url, plain):
+    assert plain_amqp(url) is plain
