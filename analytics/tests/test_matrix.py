@@ -5,7 +5,8 @@ import threading
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from analytics.matrix import INT32_MAX, Matrix, top_n
+from analytics.matrix import INT32_MAX, Matrix
+from analytics.ranking import top_n
 from analytics.tests import brute
 
 purchase = st.tuples(
