@@ -53,6 +53,7 @@ PLOTS = ROOT / "loadtest" / "plots"
 STORE_COUNTS = (32, 64, 128, 256, 512, 1024)
 QUERY_AT_REST_SECONDS = 10
 QUERY_RATE = 50  # queries/s of each kind
+READ_WEB_THREADS = 4  # one query at a time in the bench; a few for a real reader's bursts
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,16 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
             analytics, address = analytics_start(env, out / "logs", state_dir=out / "analytics",
                                                  realtime=realtime)
             processes.append(analytics)
-        web, base = web_start({**env, **({"ANALYTICS_ADDRESS": address} if address else {})},
-                              out / "logs")
+        web_env = {**env, **({"ANALYTICS_ADDRESS": address} if address else {})}
+        web, base = web_start(web_env, out / "logs")
         processes.append(web)
+        read_web = None
+        if query_rate and address:
+            # Reads on a web process of their own, as an ELB path rule would send them:
+            # the ingest's web keeps its GIL queue to itself.
+            reader, read_web = web_start({**web_env, "WEB_THREADS": str(READ_WEB_THREADS)},
+                                         out / "logs", name="read-web", realtime=realtime)
+            processes.append(reader)
         meter = cpu_meter(processes)
         if sample_depth and address:
             sampler = DepthSampler(amqp_url, address, counted_before=preloaded)
@@ -123,10 +131,12 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
         at_rest = None
         if query_rate and address:
             # The same queries with nothing else running first: what the CPU contention adds.
-            idle = query_client_start(address, base, query_rate, realtime=realtime)
+            idle = query_client_start(address, base, query_rate, read_web=read_web,
+                                      realtime=realtime)
             time.sleep(QUERY_AT_REST_SECONDS)
             at_rest = json.loads(idle.communicate(timeout=60)[0])
-            queries = query_client_start(address, base, query_rate, realtime=realtime)
+            queries = query_client_start(address, base, query_rate, read_web=read_web,
+                                      realtime=realtime)
         meter.start()
         report = store_day(base, out, stores, per_hour)
         ended = time.monotonic()
@@ -218,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         bench["sweep"] = [run(f"sweep, {n} stores x 9 x {sweep_per_hour}", durable, n,
                               sweep_per_hour, name=f"sweep-{n}") for n in counts]
     if "queries" in parts:
-        bench["queries"] = {"items": QUERY_ITEMS, "stores": QUERY_STORES, "rate": QUERY_RATE}
+        bench["queries"] = {"items": QUERY_ITEMS, "stores": QUERY_STORES, "rate": QUERY_RATE,
+                            "read_web_threads": READ_WEB_THREADS}
         # Then the same with analytics (and the query client) ahead of the ingest on the CPU:
         # what a query costs once it does not wait its turn behind two saturated cores.
         for key, realtime in (("normal", False), ("realtime", True)):

@@ -113,12 +113,14 @@ class DepthSampler(threading.Thread):
                                      "db_ready": db, "analytics_backlog": max(0, stream - counted)})
 
 
-def query_client_start(address: str, base: str, rate: float, *,
+def query_client_start(address: str, base: str, rate: float, *, read_web: str | None = None,
                        realtime: bool = False) -> subprocess.Popen:
-    """realtime: the client too, so that it reads each answer as soon as it comes, like a client
-    on a machine of its own would, instead of waiting its turn behind the ingest."""
+    """read_web: also ask a web process that takes no purchases. realtime: the client too, so
+    that it reads each answer as soon as it comes, like a client on a machine of its own
+    would, instead of waiting its turn behind the ingest."""
     argv = [sys.executable, "-m", "loadtest.query_latency", "--grpc", address, "--rest", base,
-            "--stores", str(QUERY_STORES), "--items", str(QUERY_ITEMS), "--rate", str(rate)]
+            "--stores", str(QUERY_STORES), "--items", str(QUERY_ITEMS), "--rate", str(rate),
+            *(["--read-web", read_web] if read_web else [])]
     return subprocess.Popen(realtime_argv(argv) if realtime else argv, cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 

@@ -128,10 +128,14 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
                   "Analytics started on a full matrix (every item sold in every store), then the "
                   "durable Locust day of the write modes ran while one client asked "
                   f"{q['rate']:g} queries/s of each kind, one at a time: gRPC straight to analytics, "
-                  "REST through gunicorn. Twice: with analytics and the query client at ordinary "
-                  "priority, then both at real-time priority (`chrt --rr 10`: the query client "
-                  "stands for one on a machine of its own; the web, the worker, RabbitMQ and "
-                  f"MariaDB stay ordinary). Purchases accepted meanwhile: {ingest}.", "",
+                  "REST through the web process that takes the purchases, and REST through a "
+                  "read web (the same gunicorn command on a port of its own, "
+                  f"{q['read_web_threads']} threads, taking no purchases: what a load balancer rule "
+                  "sending `/items/*` to read hosts gives). Twice: with analytics, the read web "
+                  "and the query client at ordinary priority, then all three at real-time "
+                  "priority (`chrt --rr 10`: they stand for processes on machines of their own; "
+                  "the ingest's web, the worker, RabbitMQ and MariaDB stay ordinary). Purchases "
+                  f"accepted meanwhile: {ingest}.", "",
                   *queries_table(q), "", f"![top-N query latency]({plots['queries']})", ""]
     lines += ["## Commands", "", "```", "make bench          # everything above (about twenty minutes here)",
               "make bench QUICK=1  # the same parts, small: a few minutes", "```", "",

@@ -170,10 +170,16 @@ def _ready(process: Process, wait: Callable[[], object]) -> Process:
 ONE_HOST_WEB = {"WEB_CONCURRENCY": "1", "WEB_THREADS": "16"}
 
 
-def web_start(env: dict[str, str], log_dir: Path, port: int | None = None) -> tuple[Process, str]:
+def web_start(env: dict[str, str], log_dir: Path, port: int | None = None, *,
+              name: str = "web", realtime: bool = False) -> tuple[Process, str]:
+    """A web process on its own port; returns it and its base URL.
+
+    realtime: every thread of it at the real-time priority realtime_argv gives.
+    """
     port = port or free_port()
     env = {**ONE_HOST_WEB, **env}
-    web = Process("web", web_argv(port), env, log_dir / "web.log").start()
+    argv = realtime_argv(web_argv(port)) if realtime else web_argv(port)
+    web = Process(name, argv, env, log_dir / f"{name}.log").start()
     base = f"http://127.0.0.1:{port}"
     return _ready(web, lambda: wait_http(f"{base}/healthz", web)), base
 

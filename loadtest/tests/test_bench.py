@@ -37,12 +37,13 @@ def test_the_tables_compare_each_mode_with_the_ceiling_and_show_cpu():
 
 def _query_run(p99_under_ingest: float, accepted: float) -> dict:
     at_rest = {"count": 10, "p50_ms": 0.5, "p99_ms": 1.5, "max_ms": 2.0, "errors": 0}
-    return {"at_rest": {"grpc_top_items": at_rest},
-            "latency": {"grpc_top_items": {**at_rest, "p99_ms": p99_under_ingest}},
+    return {"at_rest": {"grpc_top_items": at_rest, "read_web_top_items": at_rest},
+            "latency": {"grpc_top_items": {**at_rest, "p99_ms": p99_under_ingest},
+                        "read_web_top_items": {**at_rest, "p99_ms": 2 * p99_under_ingest}},
             "ingest": {**RESULT, "accepted_rps": accepted}}
 
 
-QUERIES = {"items": 100, "stores": 4, "rate": 50, "normal": _query_run(40.0, 1234.0),
+QUERIES = {"items": 100, "stores": 4, "rate": 50, "read_web_threads": 4, "normal": _query_run(40.0, 1234.0),
            "realtime": _query_run(1.2, 1201.0)}
 
 
@@ -52,6 +53,8 @@ def test_the_query_table_shows_each_priority_at_rest_and_under_ingest():
     assert "| grpc top items | ingest at full speed, ordinary priority | 10 | 0.5 | 40.0 | 2.0 | 0 |" in text
     assert "| grpc top items | ingest at full speed, real-time priority | 10 | 0.5 | 1.2 | 2.0 | 0 |" in text
     assert "| grpc top items | nothing else runs, real-time priority |" in text
+    assert "| read web top items | ingest at full speed, real-time priority | 10 | 0.5 | 2.4 |" in text
+    assert "a read web (the same gunicorn command on a port of its own, 4 threads" in text
     assert "1,234/s at ordinary priority, 1,201/s at real-time priority" in text
     without = {**QUERIES, "realtime": None}  # no chrt, or not allowed here
     text = bench_report.markdown({**bench, "queries": without}, "", {"queries": "q.png"})
