@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 
 boto3 = pytest.importorskip("boto3")
 
-ROLES = {"web": 2, "worker": 1, "analytics": 1, "rabbitmq": 1, "locust_master": 1,
+ROLES = {"web": 2, "web_read": 1, "worker": 1, "analytics": 1, "rabbitmq": 1, "locust_master": 1,
          "locust_worker": 2}
 ADMIN = "198.51.100.7/32"
 
@@ -106,6 +106,16 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
     assert listener["DefaultActions"][0]["TargetGroupArn"] == group["TargetGroupArn"]
     targets = elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
     assert len(targets["TargetHealthDescriptions"]) == ROLES["web"]
+    # Top-N reads go to the read hosts; everything else (purchases, health, admin) to web.
+    (reads,) = elb.describe_target_groups(Names=["tigle-web-read"])["TargetGroups"]
+    assert reads["HealthCheckPath"] == "/healthz" and reads["Port"] == 8000
+    targets = elb.describe_target_health(TargetGroupArn=reads["TargetGroupArn"])
+    assert len(targets["TargetHealthDescriptions"]) == ROLES["web_read"]
+    rules = [r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+             if not r["IsDefault"]]
+    assert [(c["Field"], c["Values"]) for r in rules for c in r["Conditions"]] == [
+        ("path-pattern", ["/items/*"])]
+    assert rules[0]["Actions"][0]["TargetGroupArn"] == reads["TargetGroupArn"]
 
     (database,) = client("rds").describe_db_instances(
         DBInstanceIdentifier="tigle")["DBInstances"]
