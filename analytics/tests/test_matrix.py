@@ -17,19 +17,19 @@ purchase = st.tuples(
 
 @settings(max_examples=200, deadline=None)
 @given(batches=st.lists(st.lists(purchase, max_size=20), max_size=6), n=st.integers(1, 12),
-       leaders=st.integers(1, 8))
-def test_it_ranks_like_brute_force_with_ties(batches, n, leaders):
-    # Few leaders, so that n sometimes reads them and sometimes scans the row.
-    matrix = Matrix(leaders)
+       leaders=st.integers(1, 8), best_stores=st.integers(1, 8))
+def test_it_ranks_like_brute_force_with_ties(batches, n, leaders, best_stores):
+    # Few leaders and best stores, so that n sometimes reads them and sometimes scans.
+    matrix = Matrix(leaders, best_stores)
     for done, batch in enumerate(batches, 1):
         matrix.apply(batch)
-        # After every batch: the leaders are kept up to date, not only right at the end.
+        # After every batch: both are kept up to date, not only right at the end.
         totals = brute.counts(p for batch in batches[:done] for p in batch)
         for store_id in range(0, 14):
             assert matrix.top_items(store_id, n) == brute.top_items(totals, store_id, n)
+        for item_id in range(0, 32):
+            assert matrix.top_stores(item_id, n) == brute.top_stores(totals, item_id, n)
     totals = brute.counts(p for batch in batches for p in batch)
-    for item_id in range(0, 32):
-        assert matrix.top_stores(item_id, n) == brute.top_stores(totals, item_id, n)
     purchases = sum(len(batch) for batch in batches)
     assert matrix.totals().purchases == purchases
     assert matrix.totals().units == sum(totals.values())
@@ -111,20 +111,28 @@ def test_a_query_never_sees_half_a_purchase():
 @settings(max_examples=100, deadline=None)
 @given(counts=st.lists(st.lists(st.integers(0, 4), min_size=30, max_size=30), min_size=1,
                        max_size=5),
-       more=st.lists(purchase, max_size=30), leaders=st.integers(1, 8))
-def test_a_restored_matrix_ranks_its_leaders_from_the_rows_it_was_given(counts, more, leaders):
+       more=st.lists(purchase, max_size=30), leaders=st.integers(1, 8),
+       best_stores=st.integers(1, 8), store_order=st.randoms())
+def test_a_restored_matrix_ranks_its_leaders_from_the_rows_it_was_given(
+        counts, more, leaders, best_stores, store_order):
     rows = [np.array(row, dtype=np.int32) for row in counts]
     item_ids = np.arange(30, 0, -1, dtype=np.int64)  # columns not in id order
-    matrix = Matrix.restore(list(range(1, len(rows) + 1)), item_ids, rows, 0, 0, leaders=leaders)
+    store_ids = list(range(1, len(rows) + 1))
+    store_order.shuffle(store_ids)  # rows not in store id order: ties go by the id
+    matrix = Matrix.restore(store_ids, item_ids, rows, 0, 0, leaders=leaders,
+                            best_stores=best_stores)
     matrix.apply(more)
     totals = brute.counts(more)
-    for store, row in enumerate(counts, 1):
+    for store, row in zip(store_ids, counts):
         for column, quantity in enumerate(row):
             totals[store, int(item_ids[column])] += quantity
     totals = +totals  # drop the zero counts: an item a store never sold is no answer
     for store_id in range(0, 14):
         for n in (1, leaders, leaders + 3):
             assert matrix.top_items(store_id, n) == brute.top_items(totals, store_id, n)
+    for item_id in range(0, 32):
+        for n in (1, best_stores, best_stores + 3):
+            assert matrix.top_stores(item_id, n) == brute.top_stores(totals, item_id, n)
 
 
 def test_an_item_that_ties_the_last_leader_with_a_lower_id_takes_its_place():
@@ -135,3 +143,30 @@ def test_an_item_that_ties_the_last_leader_with_a_lower_id_takes_its_place():
     matrix.apply([(1, [(7, 1)])])  # ties too, but 7 > 4: stays out
     assert matrix.top_items(1, 2) == [(9, 2), (4, 1)]
     assert matrix.top_items(1, 3) == [(9, 2), (4, 1), (5, 1)]  # past the leaders: the scan
+
+
+def test_a_store_that_ties_the_last_best_store_with_a_lower_id_takes_its_place():
+    matrix = Matrix(best_stores=2)
+    matrix.apply([(9, [(1, 2)]), (5, [(1, 1)])])  # best stores of item 1: 9 (2), then 5 (1)
+    matrix.apply([(4, [(1, 1)])])  # ties 5 at 1, and 4 < 5
+    assert matrix.top_stores(1, 2) == [(9, 2), (4, 1)]
+    matrix.apply([(7, [(1, 1)])])  # ties too, but 7 > 4: stays out
+    assert matrix.top_stores(1, 2) == [(9, 2), (4, 1)]
+    assert matrix.top_stores(1, 3) == [(9, 2), (4, 1), (5, 1)]  # past them: the scan
+    matrix.apply([(5, [(1, 2)])])  # 5 grows past 9's count: from outside to the top
+    assert matrix.top_stores(1, 2) == [(5, 3), (9, 2)]
+
+
+def test_a_restored_matrix_ranks_each_items_best_stores_among_many():
+    rng = np.random.default_rng(3)
+    store_ids = [int(s) for s in rng.permutation(np.arange(1, 301))]
+    item_ids = np.arange(1, 41, dtype=np.int64)
+    rows = [rng.integers(0, 20, item_ids.size).astype(np.int32) for _ in store_ids]
+    matrix = Matrix.restore(store_ids, item_ids, rows, 0, 0)
+    totals = brute.counts([])
+    for store, row in zip(store_ids, rows):
+        for column, quantity in enumerate(row.tolist()):
+            if quantity:
+                totals[store, int(item_ids[column])] += quantity
+    for item_id in item_ids.tolist():
+        assert matrix.top_stores(item_id, 8) == brute.top_stores(totals, item_id, 8)
