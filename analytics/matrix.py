@@ -185,10 +185,14 @@ class Matrix:
         return counts
 
     def _leaders_rank(self, index: int, row: np.ndarray, joining: np.ndarray) -> None:
-        ids = self._item_ids
-        leaders = ranked(row, ids, np.union1d(self._leaders[index], joining))[: self.leaders]
+        leaders = np.union1d(self._leaders[index], joining)
+        self._leaders_set(index, row, ranked(row, self._item_ids, leaders)[: self.leaders])
+
+    def _leaders_set(self, index: int, row: np.ndarray, leaders: np.ndarray) -> None:
+        """leaders: the row's best columns, already ranked."""
         self._leaders[index] = leaders
         if leaders.size == self.leaders:
+            ids = self._item_ids
             self._last_leader[index] = (int(row[leaders[-1]]), int(ids[leaders[-1]]))
 
     def _best_add(self, columns: np.ndarray, counts: np.ndarray, stores: np.ndarray) -> None:
@@ -294,8 +298,8 @@ class Matrix:
         matrix._leaders = [np.zeros(0, dtype=np.int64) for _ in rows]
         matrix._last_leader = [(0, 0) for _ in rows]
         for index, row in enumerate(rows):
-            matrix._leaders_rank(index, row, top_positions(row, matrix._item_ids[: row.size],
-                                                           leaders))
+            matrix._leaders_set(index, row, top_positions(row, matrix._item_ids[: row.size],
+                                                          leaders))
         matrix._row_locks = [threading.Lock() for _ in rows]
         matrix._purchases, matrix._units = purchases, units
         matrix._best_restore()
