@@ -306,32 +306,42 @@ class Matrix:
         return matrix
 
     def _best_restore(self) -> None:
-        """Each item's best stores from the rows: the rows in store id order, each merged
-        into every item's list at once. A store that only ties a listed one comes later, so
-        it has the higher id and stays behind it; after the first few rows few cells beat
-        their item's floor."""
+        """Each item's best stores from the rows, each row merged into every item's list at
+        once. The rows go busiest first, so the floors rise early and few cells of the later
+        rows reach them (rows in an unlucky order would make every cell move a list)."""
         kept, items = self.best_stores, self._items
         capacity = self._item_ids.size
         counts = np.zeros((capacity, kept), dtype=np.int64)
         ids = np.zeros((capacity, kept), dtype=np.int64)
-        floor = np.zeros(capacity, dtype=np.int64)  # counts' last column, kept contiguous
+        # The last place's count and store, contiguous; reach: the count that can take it.
+        last = np.zeros(capacity, dtype=np.int64)
+        last_id = np.zeros(capacity, dtype=np.int64)
+        reach = np.ones(capacity, dtype=np.int64)
         places = np.arange(kept)
         store_ids = self._store_ids[: len(self._rows)]
-        for index in np.argsort(store_ids).tolist():
-            row = self._rows[index][:items]
-            beating = np.flatnonzero(row > floor[: row.size])
+        busiest = np.argsort([-int(row.sum(dtype=np.int64)) for row in self._rows], kind="stable")
+        for index in busiest.tolist():
+            row, store_id = self._rows[index][:items], int(store_ids[index])
+            reaching = np.flatnonzero(row >= reach[: row.size])
+            count = row[reaching].astype(np.int64)
+            # A tie takes the last place only from a higher store id.
+            beats = (count > last[reaching]) | (store_id < last_id[reaching])
+            beating, count = reaching[beats], count[beats]
             if not beating.size:
                 continue
-            best, stores, count = counts[beating], ids[beating], row[beating]
-            place = (best >= count[:, None]).sum(axis=1)  # < kept: count beats the last
+            best, stores = counts[beating], ids[beating]
+            place = ((best > count[:, None]) |
+                     ((best == count[:, None]) & (stores < store_id))).sum(axis=1)
             after = places > place[:, None]
             best[:, 1:] = np.where(after[:, 1:], best[:, :-1], best[:, 1:])
             stores[:, 1:] = np.where(after[:, 1:], stores[:, :-1], stores[:, 1:])
             taken = np.arange(beating.size)
             best[taken, place] = count
-            stores[taken, place] = store_ids[index]
-            counts[beating], ids[beating], floor[beating] = best, stores, best[:, -1]
-        self._best_counts, self._best_store_ids, self._best_floor = counts, ids, floor
+            stores[taken, place] = store_id
+            counts[beating], ids[beating] = best, stores
+            last[beating], last_id[beating] = best[:, -1], stores[:, -1]
+            reach[beating] = np.maximum(best[:, -1], 1)
+        self._best_counts, self._best_store_ids, self._best_floor = counts, ids, last
 
 
 def _grown(array: np.ndarray, size: int) -> np.ndarray:
