@@ -36,10 +36,10 @@ system-deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBS) >/dev/null; }
 
-$(STAMP): requirements.txt ansible/requirements.txt | system-deps
+$(STAMP): requirements.txt requirements-dev.txt ansible/requirements.txt | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt -r ansible/requirements.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt -r ansible/requirements.txt
 	touch $(STAMP)
 
 # Start MariaDB, RabbitMQ and Redis when installed but stopped; never touch running ones.
