@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from purchases.amqp_reads import plain_amqp
-from purchases.mysql_tls import mysql_ssl
 from tigle_project.env import (
     env_addresses,
     env_bool,
@@ -20,6 +17,7 @@ from tigle_project.env import (
     env_url,
     kept_secret,
 )
+from tigle_project.service_config import broker_transport_options, database, idempotency_cache
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TIGLE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -112,70 +110,16 @@ TEMPLATES = [
     }
 ]
 
-
-def _database(url: str) -> dict:
-    try:
-        config = environ.Env.db_url_config(url)
-    except Exception as exc:  # django-environ raises several types for a bad URL
-        raise ImproperlyConfigured(f"DATABASE_URL={url!r}: {exc}") from None
-    if config["ENGINE"].endswith("sqlite3"):
-        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-        # WAL and a write lock taken up front let web and worker share the file.
-        config["OPTIONS"] = {
-            "timeout": 30,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        }
-    else:
-        if config["ENGINE"] == "django.db.backends.mysql":
-            config["ENGINE"] = "tigle_project.mysql_backend"  # the same, inserting faster
-        options = config.setdefault("OPTIONS", {})
-        options.pop("ssl_ca", None)  # not a driver argument: mysql_ssl() turns it into one
-        if ssl := mysql_ssl(url):
-            options["ssl"] = ssl
-        options.update(
-            {
-                "charset": "utf8mb4",
-                "isolation_level": "read committed",
-                # A database that stops answering must fail a query, not hang the worker's
-                # event loop or a request thread.
-                "connect_timeout": 5,
-                "read_timeout": 30,
-                "write_timeout": 30,
-            }
-        )
-        # Persistent connections, checked before reuse (the seed's pooled JDBC, milestone 2).
-        config["CONN_MAX_AGE"] = 600
-        config["CONN_HEALTH_CHECKS"] = True
-    return config
-
-
-DATABASES = {"default": _database(DATABASE_URL)}
+DATABASES = {"default": database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The API reads at most 64 KiB of body; larger requests get a 413 (see purchases/apis.py).
 PURCHASE_MAX_BODY = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = PURCHASE_MAX_BODY
 
-if REDIS_URL:
-    _idempotency_cache = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-    }
-else:
-    # Shared by every process through the database; created by a migration.
-    _idempotency_cache = {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "tigle_idempotency",
-        # Never cull: culling deletes live keys, and a retry would then be recorded again.
-        "OPTIONS": {"MAX_ENTRIES": 2**62},
-    }
-# Keys are scoped by database: one Redis can serve several deployments or test runs.
-_idempotency_cache["KEY_PREFIX"] = f"tigle:{DATABASES['default']['NAME']}"
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "idempotency": _idempotency_cache,
+    "idempotency": idempotency_cache(REDIS_URL, DATABASES["default"]["NAME"]),
 }
 
 LANGUAGE_CODE = "en-us"
@@ -206,21 +150,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 
-def _broker_transport_options(url: str) -> dict:
-    if not url.startswith("filesystem"):
-        return {"confirm_publish": TIGLE_DURABLE}
-    # filesystem:///some/dir keeps the broker there; plain filesystem:// uses var/broker/.
-    folder = Path(urlsplit(url).path or VAR_DIR / "broker")
-    for sub in ("queue", "control"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    return {
-        "data_folder_in": str(folder / "queue"),
-        "data_folder_out": str(folder / "queue"),
-        "control_folder": str(folder / "control"),
-    }
-
-
-CELERY_BROKER_TRANSPORT_OPTIONS = _broker_transport_options(CELERY_BROKER_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
+    CELERY_BROKER_URL, durable=TIGLE_DURABLE, var_dir=VAR_DIR)
 if CELERY_BROKER_URL.startswith("filesystem"):
     CELERY_BROKER_URL = "filesystem://"
     # Writes each message file whole before it appears (see purchases/filesystem_broker.py).
