@@ -8,9 +8,8 @@ its counts would overflow int32.
 Each store also keeps its leaders: the columns of its best-selling items, ranked. Counts only
 grow, so an item can join them only when its own count grows, and most batches need one
 comparison per store to tell that none did; a top-items query for up to that many items then
-reads them instead of scanning the row. Each item likewise keeps its best stores with their
-counts, so a top-stores query reads a few numbers instead of one cell in every row (a cache
-miss each: 1,024 of them took 0.1-4 ms).
+reads them instead of scanning the row. Each item likewise keeps its best stores
+(best_stores.py).
 """
 from __future__ import annotations
 
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analytics.arrays import grown
+from analytics.best_stores import BestStores
 from analytics.ranking import ranked, top_n, top_positions
 
 INT32_MAX = int(np.iinfo(np.int32).max)
@@ -50,7 +51,6 @@ class Matrix:
 
     def __init__(self, leaders: int = LEADERS, best_stores: int = BEST_STORES) -> None:
         self.leaders = leaders
-        self.best_stores = best_stores
         self._grow_lock = threading.Lock()
         self._totals_lock = threading.Lock()
         self._store_index: dict[int, int] = {}
@@ -68,14 +68,7 @@ class Matrix:
         self._items = 0
         self._purchases = 0
         self._units = 0
-        # Per column: the store ids and counts of its best stores, best first (count 0: a
-        # free place), and the last one's count, which a store's count must reach to join
-        # (0 while there are free places). Written and read under _best_lock, so that a
-        # query never pairs a store with another store's count.
-        self._best_lock = threading.Lock()
-        self._best_store_ids = np.zeros((1024, best_stores), dtype=np.int64)
-        self._best_counts = np.zeros((1024, best_stores), dtype=np.int64)
-        self._best_floor = np.zeros(1024, dtype=np.int64)
+        self._best_stores = BestStores(best_stores, self._item_ids.size)
 
     # --- growth -------------------------------------------------------------------------
 
@@ -87,11 +80,8 @@ class Matrix:
                 if column is None:
                     column = self._items
                     if column == self._item_ids.size:
-                        self._item_ids = _grown(self._item_ids, column * 2)
-                        with self._best_lock:
-                            self._best_store_ids = _grown(self._best_store_ids, column * 2)
-                            self._best_counts = _grown(self._best_counts, column * 2)
-                            self._best_floor = _grown(self._best_floor, column * 2)
+                        self._item_ids = grown(self._item_ids, column * 2)
+                        self._best_stores.grow(column * 2)
                     self._item_ids[column] = item_id
                     self._items = column + 1
                     # Published last: a reader that finds the column also finds its id.
@@ -106,7 +96,7 @@ class Matrix:
                 if index is None:
                     index = len(self._rows)
                     if index == self._store_ids.size:
-                        self._store_ids = _grown(self._store_ids, index * 2)
+                        self._store_ids = grown(self._store_ids, index * 2)
                     self._store_ids[index] = store_id
                     self._row_locks.append(threading.Lock())
                     self._rows.append(np.zeros(0, dtype=np.int32))
@@ -146,17 +136,17 @@ class Matrix:
 
     def _add(self, per_store: dict[int, dict[int, int]], purchases: int) -> None:
         units = 0
-        touched, grown = [], []
+        touched, counted = [], []
         for index, counts in per_store.items():
             columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
             added = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
             touched.append(columns)
-            grown.append(self._row_add(index, columns, added))
+            counted.append(self._row_add(index, columns, added))
             units += int(added.sum())
         if touched:
             stores = self._store_ids[np.fromiter(per_store, dtype=np.int64, count=len(per_store))]
-            self._best_add(np.concatenate(touched), np.concatenate(grown),
-                           np.repeat(stores, [columns.size for columns in touched]))
+            self._best_stores.add(np.concatenate(touched), np.concatenate(counted),
+                                  np.repeat(stores, [columns.size for columns in touched]))
         with self._totals_lock:
             self._purchases += purchases
             self._units += units
@@ -167,7 +157,7 @@ class Matrix:
             row = self._rows[index]
             needed = int(columns.max()) + 1
             if needed > row.size:
-                row = _grown(row, self._row_capacity(row, needed))
+                row = grown(row, self._row_capacity(row, needed))
             counts = row[columns].astype(np.int64) + added
             top = int(counts.max())
             if row.dtype == np.int32 and top > INT32_MAX:
@@ -195,47 +185,6 @@ class Matrix:
             ids = self._item_ids
             self._last_leader[index] = (int(row[leaders[-1]]), int(ids[leaders[-1]]))
 
-    def _best_add(self, columns: np.ndarray, counts: np.ndarray, stores: np.ndarray) -> None:
-        """A batch's new (column, count, store id) cells into each item's best stores.
-
-        Only a cell that reached its item's floor can join or move them, and a best store's
-        own count always does, so theirs stay exact. A floor read before another thread
-        raised it only lets more cells through. Then one merge for the whole batch.
-        """
-        reaching = counts >= self._best_floor[columns]
-        if not reaching.any():
-            return
-        columns, counts, stores = columns[reaching], counts[reaching], stores[reaching]
-        kept = self.best_stores
-        with self._best_lock:
-            merged = np.unique(columns)
-            columns = np.concatenate((np.repeat(merged, kept), columns))
-            counts = np.concatenate((self._best_counts[merged].ravel(), counts))
-            stores = np.concatenate((self._best_store_ids[merged].ravel(), stores))
-            # Free places out; then each (column, store) once, at its largest count: counts
-            # only grow, so that is the newest.
-            used = counts > 0
-            columns, counts, stores = columns[used], counts[used], stores[used]
-            order = np.lexsort((-counts, stores, columns))
-            columns, counts, stores = columns[order], counts[order], stores[order]
-            first = np.ones(columns.size, dtype=bool)
-            first[1:] = (columns[1:] != columns[:-1]) | (stores[1:] != stores[:-1])
-            columns, counts, stores = columns[first], counts[first], stores[first]
-            # Each column's stores ranked (count descending, ties by the lower id); the
-            # first `kept` of each go back in place.
-            order = np.lexsort((stores, -counts, columns))
-            columns, counts, stores = columns[order], counts[order], stores[order]
-            group = np.searchsorted(merged, columns)
-            rank = np.arange(columns.size) - np.searchsorted(columns, columns)
-            kept_here = rank < kept
-            best_counts = np.zeros((merged.size, kept), dtype=np.int64)
-            best_ids = np.zeros((merged.size, kept), dtype=np.int64)
-            best_counts[group[kept_here], rank[kept_here]] = counts[kept_here]
-            best_ids[group[kept_here], rank[kept_here]] = stores[kept_here]
-            self._best_counts[merged] = best_counts
-            self._best_store_ids[merged] = best_ids
-            self._best_floor[merged] = best_counts[:, kept - 1]
-
     # --- queries ------------------------------------------------------------------------
 
     def top_items(self, store_id: int, n: int) -> list[tuple[int, int]]:
@@ -256,11 +205,8 @@ class Matrix:
         column = self._item_index.get(item_id)
         if column is None:
             return []
-        if n <= self.best_stores:
-            with self._best_lock:
-                ids = self._best_store_ids[column].tolist()
-                counts = self._best_counts[column].tolist()
-            return [(s, c) for s, c in zip(ids[:n], counts[:n]) if c > 0]
+        if n <= self._best_stores.kept:
+            return self._best_stores.top(column, n)
         rows = self._rows[:]  # later stores, added meanwhile, are not part of this answer
         store_ids = self._store_ids[: len(rows)]
         # One cell per store: each is read whole, so no purchase is seen in part.
@@ -288,10 +234,10 @@ class Matrix:
                 purchases: int, units: int, *, leaders: int = LEADERS,
                 best_stores: int = BEST_STORES) -> Matrix:
         matrix = cls(leaders, best_stores)
-        matrix._item_ids = _grown(item_ids.astype(np.int64), max(1024, item_ids.size))
+        matrix._item_ids = grown(item_ids.astype(np.int64), max(1024, item_ids.size))
         matrix._items = item_ids.size
         matrix._item_index = {item: column for column, item in enumerate(item_ids.tolist())}
-        matrix._store_ids = _grown(np.asarray(store_ids, dtype=np.int64), max(64, len(store_ids)))
+        matrix._store_ids = grown(np.asarray(store_ids, dtype=np.int64), max(64, len(store_ids)))
         matrix._store_index = {store: index for index, store in enumerate(store_ids)}
         matrix._rows = list(rows)
         # One scan per row now (about a millisecond each at 100,000 items), none per query.
@@ -302,50 +248,7 @@ class Matrix:
                                                           leaders))
         matrix._row_locks = [threading.Lock() for _ in rows]
         matrix._purchases, matrix._units = purchases, units
-        matrix._best_restore()
+        matrix._best_stores = BestStores.from_rows(
+            best_stores, matrix._item_ids.size, matrix._rows, matrix._store_ids[: len(rows)],
+            matrix._items)
         return matrix
-
-    def _best_restore(self) -> None:
-        """Each item's best stores from the rows, each row merged into every item's list at
-        once. The rows go busiest first, so the floors rise early and few cells of the later
-        rows reach them (rows in an unlucky order would make every cell move a list)."""
-        kept, items = self.best_stores, self._items
-        capacity = self._item_ids.size
-        counts = np.zeros((capacity, kept), dtype=np.int64)
-        ids = np.zeros((capacity, kept), dtype=np.int64)
-        # The last place's count and store, contiguous; reach: the count that can take it.
-        last = np.zeros(capacity, dtype=np.int64)
-        last_id = np.zeros(capacity, dtype=np.int64)
-        reach = np.ones(capacity, dtype=np.int64)
-        places = np.arange(kept)
-        store_ids = self._store_ids[: len(self._rows)]
-        busiest = np.argsort([-int(row.sum(dtype=np.int64)) for row in self._rows], kind="stable")
-        for index in busiest.tolist():
-            row, store_id = self._rows[index][:items], int(store_ids[index])
-            reaching = np.flatnonzero(row >= reach[: row.size])
-            count = row[reaching].astype(np.int64)
-            # A tie takes the last place only from a higher store id.
-            beats = (count > last[reaching]) | (store_id < last_id[reaching])
-            beating, count = reaching[beats], count[beats]
-            if not beating.size:
-                continue
-            best, stores = counts[beating], ids[beating]
-            place = ((best > count[:, None]) |
-                     ((best == count[:, None]) & (stores < store_id))).sum(axis=1)
-            after = places > place[:, None]
-            best[:, 1:] = np.where(after[:, 1:], best[:, :-1], best[:, 1:])
-            stores[:, 1:] = np.where(after[:, 1:], stores[:, :-1], stores[:, 1:])
-            taken = np.arange(beating.size)
-            best[taken, place] = count
-            stores[taken, place] = store_id
-            counts[beating], ids[beating] = best, stores
-            last[beating], last_id[beating] = best[:, -1], stores[:, -1]
-            reach[beating] = np.maximum(best[:, -1], 1)
-        self._best_counts, self._best_store_ids, self._best_floor = counts, ids, last
-
-
-def _grown(array: np.ndarray, size: int) -> np.ndarray:
-    """array with its first axis grown to size, the new places zero."""
-    bigger = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
-    bigger[: len(array)] = array
-    return bigger
