@@ -48,3 +48,16 @@ def rabbitmq_vhost():
     rabbitmqctl("set_permissions", "-p", VHOST, user, ".*", ".*", ".*")
     yield VHOST
     rabbitmqctl("delete_vhost", VHOST)
+
+
+@pytest.fixture(autouse=True)
+def filesystem_broker_state(monkeypatch):
+    """Each test starts with kombu's filesystem-broker state empty.
+
+    kombu keeps that broker's exchanges and bindings in one object per process, not in its
+    folders: a binding an earlier test made in a folder of its own would pass for made in
+    this test's, and a message published here would reach no queue.
+    """
+    from kombu.transport import filesystem, virtual
+
+    monkeypatch.setattr(filesystem.Transport, "global_state", virtual.BrokerState())

@@ -44,6 +44,8 @@ def test_the_database_runs_on_tigles_mysql_backend():
     assert connection.vendor == "mysql"
 
 
+# The compilers ask the server whether it is MariaDB (which has RETURNING).
+@pytest.mark.django_db
 @pytest.mark.parametrize("returning", [None, [Purchase._meta.pk]])
 def test_a_bulk_insert_compiles_to_the_sql_and_parameters_django_writes(
         returning, per_value_path_closed):
