@@ -20,7 +20,7 @@ ANSIBLE = ROOT / "ansible"
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_ansible():
     """Runs an Ansible command in ansible/ with this virtualenv's tools first on PATH (so a
     tool is named, not located); fails on an error."""

@@ -26,8 +26,10 @@ def settings(path: Path, separator: str) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-@pytest.fixture
-def rendered(tmp_path, run_ansible) -> Path:
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, run_ansible) -> Path:
+    """One render for the module: the tests only read it."""
+    tmp_path = tmp_path_factory.mktemp("cluster")
     hosts = {"rabbitmq": {"hosts": {node: {"tigle_rabbitmq_prefix": str(tmp_path / node)}
                                     for node in NODES}}}
     for group, host in APP_HOSTS.items():
