@@ -14,7 +14,7 @@ from rest_framework.views import APIView, exception_handler as drf_exception_han
 
 from purchases import analytics_client, idempotency
 from purchases.events import MAX_ITEM_ID, MAX_STORE_ID
-from purchases.health import health_report
+from purchases.health import health_report, reads_health_report
 from purchases.schema import (
     MessageSerializer,
     PurchaseBodySerializer,
@@ -182,10 +182,18 @@ class TopStoresApi(JsonApiView):
 
 
 class HealthApi(JsonApiView):
+    report = staticmethod(health_report)
+
     @extend_schema(exclude=True)
     def get(self, request: Request) -> HttpResponse:
-        ready, report = health_report()
+        ready, report = self.report()
         return json_response(report, status=200 if ready else 503)
+
+
+class ReadsHealthApi(HealthApi):
+    """For a load balancer's read hosts (`/items/*`): ready when analytics answers."""
+
+    report = staticmethod(reads_health_report)
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:

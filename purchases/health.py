@@ -1,4 +1,5 @@
-"""What /healthz reports: database, broker and analytics, each with a short deadline."""
+"""What /healthz reports: database, broker and analytics, each with a short deadline; and
+/healthz/reads, for hosts that only answer the top-N reads: analytics alone."""
 from __future__ import annotations
 
 import os
@@ -79,15 +80,24 @@ def health_report() -> tuple[bool, dict]:
     database = database_check() if sync else database_report()
     broker = None if sync else broker_check()
     ready = (database if sync else broker) is None
-    analytics = {address: analytics_check(address) for address in settings.ANALYTICS_ADDRESS}
     report = {
         "status": "ok" if ready else "unavailable",
         "mode": settings.TIGLE_WRITE_MODE,
         "database": _status(database),
         "broker": {"status": "unused"} if sync else _status(broker),
-        "analytics": {
-            "status": "ok" if "SERVING" in analytics.values() else "down",
-            "replicas": analytics,
-        },
+        "analytics": _analytics_report(),
     }
     return ready, report
+
+
+def reads_health_report() -> tuple[bool, dict]:
+    """(whether this process can answer the top-N reads: some analytics replica serves, the
+    report). Broker and database are not asked: the reads use neither."""
+    analytics = _analytics_report()
+    ready = analytics["status"] == "ok"
+    return ready, {"status": "ok" if ready else "unavailable", "analytics": analytics}
+
+
+def _analytics_report() -> dict:
+    replicas = {address: analytics_check(address) for address in settings.ANALYTICS_ADDRESS}
+    return {"status": "ok" if "SERVING" in replicas.values() else "down", "replicas": replicas}

@@ -1,6 +1,12 @@
 from django.urls import path
 
-from purchases.apis import HealthApi, PurchaseCreateApi, TopItemsApi, TopStoresApi
+from purchases.apis import (
+    HealthApi,
+    PurchaseCreateApi,
+    ReadsHealthApi,
+    TopItemsApi,
+    TopStoresApi,
+)
 
 urlpatterns = [
     path(
@@ -11,4 +17,5 @@ urlpatterns = [
     path("items/store/<str:store_id>", TopItemsApi.as_view(), name="top-items"),
     path("items/top5/<str:item_id>", TopStoresApi.as_view(), name="top-stores"),
     path("healthz", HealthApi.as_view(), name="healthz"),
+    path("healthz/reads", ReadsHealthApi.as_view(), name="healthz-reads"),
 ]

@@ -108,7 +108,7 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
     assert len(targets["TargetHealthDescriptions"]) == ROLES["web"]
     # Top-N reads go to the read hosts; everything else (purchases, health, admin) to web.
     (reads,) = elb.describe_target_groups(Names=["tigle-web-read"])["TargetGroups"]
-    assert reads["HealthCheckPath"] == "/healthz" and reads["Port"] == 8000
+    assert reads["HealthCheckPath"] == "/healthz/reads" and reads["Port"] == 8000
     targets = elb.describe_target_health(TargetGroupArn=reads["TargetGroupArn"])
     assert len(targets["TargetHealthDescriptions"]) == ROLES["web_read"]
     rules = [r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]

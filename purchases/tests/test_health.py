@@ -72,3 +72,32 @@ def test_it_stays_ready_and_quick_in_queue_mode_when_the_database_does_not_answe
     assert response.status_code == 200
     assert response.json()["database"]["status"] == "down"
     silent.close()
+
+
+def test_the_reads_check_asks_analytics_alone(analytics_health, monkeypatch):
+    """Read hosts (`/items/*`) use neither broker nor database: their check must not fail
+    with those, and must fail when no analytics replica serves."""
+    import purchases.health
+
+    def down(*args):
+        raise AssertionError("the reads check asked the broker or the database")
+
+    monkeypatch.setattr(purchases.health, "broker_check", down)
+    monkeypatch.setattr(purchases.health, "database_check", down)
+    servicer, address = analytics_health
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    with override_settings(ANALYTICS_ADDRESS=["127.0.0.1:1", address]):
+        response = Client().get("/healthz/reads")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["analytics"]["replicas"][address] == "SERVING"
+
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    with override_settings(ANALYTICS_ADDRESS=["127.0.0.1:1", address]):
+        response = Client().get("/healthz/reads")
+    assert response.status_code == 503
+    report = response.json()
+    assert (report["status"], report["analytics"]["status"]) == ("unavailable", "down")
+    assert report["analytics"]["replicas"][address] == "NOT_SERVING"
+    assert report["analytics"]["replicas"]["127.0.0.1:1"].startswith("unreachable")
+    assert set(report) == {"status", "analytics"}
