@@ -1,8 +1,10 @@
 """Checkpoints: matrix, offset and recent ids in one file, replaced atomically.
 
 The file is written next to the old one and renamed over it, so a crash at any moment leaves
-either the old checkpoint or the new one. Rows are written straight from the arrays, so a
-checkpoint never needs a second copy of the matrix in memory.
+either the old checkpoint or the new one. A checkpoint is taken in an instant (snapshot_take,
+in the thread that applies) and written later, from any thread, while batches go on: rows come
+from the matrix's snapshot (analytics/matrix_snapshot.py), so no second copy of the whole
+matrix is ever made.
 """
 from __future__ import annotations
 
@@ -11,11 +13,13 @@ import logging
 import os
 import struct
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from analytics.matrix import Matrix
+from analytics.matrix_snapshot import MatrixSnapshot
 from analytics.state import RecentIds, State
 
 log = logging.getLogger(__name__)
@@ -33,40 +37,61 @@ def checkpoint_path(state_dir: Path) -> Path:
     return state_dir / FILE_NAME
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What a checkpoint holds, as of one offset."""
+
+    matrix: MatrixSnapshot
+    last_offset: int
+    last_key: bytes | None
+    recent: list[bytes]  # the window's ids, oldest first
+
+
+def snapshot_take(state: State) -> Snapshot:
+    """Call from the thread that applies, between batches; write it, or close its matrix."""
+    return Snapshot(matrix=state.matrix.snapshot(), last_offset=state.last_offset,
+                    last_key=state.last_key, recent=list(state.recent))
+
+
 def checkpoint_save(state: State, state_dir: Path) -> Path:
-    """Write the state and return the file's path; durable once this returns."""
-    store_ids, item_ids, rows, purchases, units = state.matrix.export()
-    header = {
-        "last_offset": state.last_offset,
-        "last_key": None if state.last_key is None else state.last_key.hex(),
-        "purchases": purchases,
-        "units": units,
-        "stores": store_ids,
-        "items": int(item_ids.size),
-        # Little-endian whatever the machine, so a state folder can move between hosts.
-        "rows": [[int(row.size), _little(row).dtype.str] for row in rows],
-        "recent": len(state.recent),
-        "written_at": time.time(),
-    }
-    encoded = json.dumps(header, separators=(",", ":")).encode()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = checkpoint_path(state_dir)
-    temp = path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
-    try:
-        with temp.open("wb") as out:
-            out.write(MAGIC)
-            out.write(_LENGTH.pack(len(encoded)))
-            out.write(encoded)
-            out.write(memoryview(np.ascontiguousarray(item_ids, dtype="<i8")))
-            for row in rows:
-                out.write(memoryview(_little(row)))
-            out.write(b"".join(state.recent))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)  # a full disk must not keep a half file of 400 MiB
-        raise
+    """Write the state now and return the file's path; durable once this returns."""
+    return checkpoint_write(snapshot_take(state), state_dir)
+
+
+def checkpoint_write(snapshot: Snapshot, state_dir: Path) -> Path:
+    """Write a snapshot (and close it) and return the file's path; durable once this returns."""
+    with snapshot.matrix as matrix:
+        header = {
+            "last_offset": snapshot.last_offset,
+            "last_key": None if snapshot.last_key is None else snapshot.last_key.hex(),
+            "purchases": matrix.purchases,
+            "units": matrix.units,
+            "stores": matrix.store_ids,
+            "items": int(matrix.item_ids.size),
+            # Little-endian whatever the machine, so a state folder can move between hosts.
+            "rows": [[width, dtype.newbyteorder("<").str] for width, dtype in matrix.shapes],
+            "recent": len(snapshot.recent),
+            "written_at": time.time(),
+        }
+        encoded = json.dumps(header, separators=(",", ":")).encode()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path = checkpoint_path(state_dir)
+        temp = path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
+        try:
+            with temp.open("wb") as out:
+                out.write(MAGIC)
+                out.write(_LENGTH.pack(len(encoded)))
+                out.write(encoded)
+                out.write(memoryview(np.ascontiguousarray(matrix.item_ids, dtype="<i8")))
+                for index in range(len(matrix.shapes)):
+                    out.write(memoryview(_little(matrix.row(index))))
+                out.write(b"".join(snapshot.recent))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # a full disk must not keep a half file of 400 MiB
+            raise
     directory = os.open(state_dir, os.O_RDONLY)
     try:
         os.fsync(directory)  # the rename itself survives a power cut

@@ -22,6 +22,7 @@ import numpy as np
 
 from analytics.arrays import grown
 from analytics.best_stores import BestStores
+from analytics.matrix_snapshot import MatrixSnapshot
 from analytics.ranking import ranked, top_n, top_positions
 
 INT32_MAX = int(np.iinfo(np.int32).max)
@@ -69,6 +70,7 @@ class Matrix:
         self._purchases = 0
         self._units = 0
         self._best_stores = BestStores(best_stores, self._item_ids.size)
+        self._snapshot: MatrixSnapshot | None = None  # a checkpoint being written
 
     # --- growth -------------------------------------------------------------------------
 
@@ -155,6 +157,9 @@ class Matrix:
         """Add to one row; returns the columns' new counts."""
         with self._row_locks[index]:
             row = self._rows[index]
+            snapshot = self._snapshot
+            if snapshot is not None:
+                snapshot.keep(index, row)
             needed = int(columns.max()) + 1
             if needed > row.size:
                 row = grown(row, self._row_capacity(row, needed))
@@ -222,12 +227,24 @@ class Matrix:
 
     # --- checkpoints (call from the thread that applies, so no batch is half in) -------
 
-    def export(self) -> tuple[list[int], np.ndarray, list[np.ndarray], int, int]:
-        """(store ids, item ids, rows trimmed to the known items, purchases, units); views."""
-        items = self._items
-        rows = [row[: min(row.size, items)] for row in self._rows]
-        return (self._store_ids[: len(rows)].tolist(), self._item_ids[:items], rows,
-                self._purchases, self._units)
+    def snapshot(self) -> MatrixSnapshot:
+        """The matrix as it stands, rows trimmed to the known items, to read row by row while
+        batches go on; one at a time, closed when read."""
+        if self._snapshot is not None:
+            raise RuntimeError("a snapshot of this matrix is still open")
+        items, rows = self._items, self._rows
+        self._snapshot = MatrixSnapshot(
+            store_ids=self._store_ids[: len(rows)].tolist(),
+            item_ids=self._item_ids[:items].copy(),
+            shapes=[(min(row.size, items), row.dtype) for row in rows],
+            purchases=self._purchases, units=self._units,
+            live_row=lambda index: self._rows[index], locks=self._row_locks,
+            on_close=self._snapshot_closed)
+        return self._snapshot
+
+    def _snapshot_closed(self, snapshot: MatrixSnapshot) -> None:
+        if self._snapshot is snapshot:
+            self._snapshot = None
 
     @classmethod
     def restore(cls, store_ids: Sequence[int], item_ids: np.ndarray, rows: list[np.ndarray],

@@ -7,9 +7,10 @@ import threading
 
 from analytics.checkpoint import (
     CheckpointError,
+    Snapshot,
     checkpoint_load,
-    checkpoint_save,
     checkpoint_set_aside,
+    checkpoint_write,
 )
 from analytics.config import Config
 from analytics.consumer import Consumer
@@ -51,9 +52,9 @@ def serve(config: Config) -> int:
     consumer = Consumer(state_load(config))
     health_serving(health, True)
 
-    def checkpoint(state: State) -> None:
-        path = checkpoint_save(state, config.state_dir)
-        log.debug("checkpoint at offset %d in %s", state.last_offset, path)
+    def checkpoint(snapshot: Snapshot) -> None:
+        path = checkpoint_write(snapshot, config.state_dir)
+        log.debug("checkpoint at offset %d in %s", snapshot.last_offset, path)
 
     reader = StreamReader(config, consumer, checkpoint=checkpoint, stop=stop)
     failed = threading.Event()

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from kombu import Connection, Consumer as KombuConsumer
 
@@ -17,6 +18,7 @@ from analytics.broker import (
     broker_connection,
     stream_tail,
 )
+from analytics.checkpoint import Snapshot, snapshot_take
 from analytics.config import Config
 from analytics.consumer import Consumer, StreamLost
 from analytics.rebuild import DatabaseSnapshot, matrix_rebuild
@@ -28,8 +30,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_MIN_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
-# A full matrix (400 MiB) takes about two seconds to write and sync, during which nothing is
-# read; checkpoints are spaced so that they take at most a tenth of the reader's time.
+# A full matrix (400 MiB) takes one or two seconds to write and sync, on a thread of its own
+# while the reader goes on; checkpoints are spaced so that the disk writes them at most a
+# tenth of the time.
 CHECKPOINT_SHARE = 0.1
 
 
@@ -41,10 +44,12 @@ class StreamReader:
     """Runs until stop is set: read, apply in batches, ack, checkpoint every few seconds."""
 
     def __init__(self, config: Config, consumer: Consumer, *,
-                 checkpoint: Callable[[State], None], stop: threading.Event) -> None:
+                 checkpoint: Callable[[Snapshot], None], stop: threading.Event) -> None:
         self.config = config
         self.consumer = consumer
-        self._checkpoint = checkpoint
+        self._checkpoint = checkpoint  # writes a snapshot; durable when it returns
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._writing: tuple[Future, int, float] | None = None  # (its future, offset, start)
         self._stop = stop
         self._snapshot: DatabaseSnapshot | None = None
         self._catch_up_until: int | None = None
@@ -76,6 +81,7 @@ class StreamReader:
         finally:
             self.checkpoint(force=True)  # skipped mid catch-up: a restart rebuilds again
             self._snapshot_release(caught_up=False)
+            self._writer.shutdown(wait=True)
 
     def _consume(self, connection: Connection) -> None:
         amqp = is_amqp(connection)
@@ -167,21 +173,36 @@ class StreamReader:
                 log.info("caught up after the rebuild at offset %d", self.consumer.state.last_offset)
 
     def checkpoint(self, force: bool = False) -> None:
-        if self._snapshot is not None:
-            return  # a checkpoint mid catch-up would lose which purchases the rebuild counted
+        """Every few seconds, when something changed: take a snapshot and have it written
+        beside the reading. force: now, and written before this returns (stop, caught up)."""
+        if self._writing is not None and (force or self._writing[0].done()):
+            self._written()
+        if self._snapshot is not None or self._writing is not None:
+            # Mid catch-up a checkpoint would lose which purchases the rebuild counted; and
+            # one is written at a time.
+            return
         state = self.consumer.state
         interval = max(self.config.checkpoint_seconds, self._checkpoint_seconds / CHECKPOINT_SHARE)
         due = time.monotonic() - self._saved_at >= interval
         if state.last_offset == self._saved_offset or not (due or force):
             return
         self._flush()
-        started = time.monotonic()
+        snapshot = snapshot_take(state)
+        self._writing = (self._writer.submit(self._checkpoint, snapshot), state.last_offset,
+                         time.monotonic())
+        if force:
+            self._written()
+
+    def _written(self) -> None:
+        """Wait for the checkpoint being written and take note of how it went."""
+        future, offset, started = self._writing
+        self._writing = None
         try:
-            self._checkpoint(state)
+            future.result()
         except OSError:
             # A full or read-only disk: keep counting and try again at the next interval.
-            log.exception("checkpoint at offset %d failed", state.last_offset)
+            log.exception("checkpoint at offset %d failed", offset)
             self._saved_at = time.monotonic()
             return
-        self._saved_offset, self._saved_at = state.last_offset, time.monotonic()
+        self._saved_offset, self._saved_at = offset, time.monotonic()
         self._checkpoint_seconds = self._saved_at - started

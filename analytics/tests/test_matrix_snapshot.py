@@ -1,0 +1,167 @@
+"""A checkpoint is written while batches go on: what it holds is the matrix as it stood when
+it was taken, and the stream reader does not wait for the disk."""
+import random
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kombu import Producer
+
+from analytics.broker import analytics_queue, broker_connection
+from analytics.checkpoint import checkpoint_load, checkpoint_write, snapshot_take
+from analytics.config import Config
+from analytics.consumer import Consumer
+from analytics.matrix import Matrix
+from analytics.state import State
+from analytics.stream import StreamReader
+from analytics.tests.test_consumer import task_body
+from purchases.tests.helpers import wait_until
+from purchases.topology import purchases_exchange, topology_declare
+
+
+def batch(rng: random.Random, stores: int, items: int) -> list:
+    return [(rng.randint(1, stores), [(rng.randint(1, items), rng.randint(1, 9))
+                                      for _ in range(rng.randint(1, 5))])
+            for _ in range(rng.randint(1, 30))]
+
+
+def counts_of(purchases: list) -> Counter:
+    counts = Counter()
+    for store_id, items in purchases:
+        for item_id, quantity in items:
+            counts[store_id, item_id] += quantity
+    return counts
+
+
+def expected_row(snapshot, index: int, counts: Counter) -> list[int]:
+    store_id = snapshot.store_ids[index]
+    width = snapshot.shapes[index][0]
+    return [counts[store_id, item_id] for item_id in snapshot.item_ids[:width].tolist()]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_each_row_reads_as_it_was_when_taken_whatever_changed_since(seed):
+    rng = random.Random(seed)
+    matrix, sold = Matrix(), []
+    for _ in range(20):
+        purchases = batch(rng, 40, 3000)
+        matrix.apply(purchases)
+        sold += purchases
+    taken = counts_of(sold)
+    snapshot = matrix.snapshot()
+    assert (snapshot.purchases, snapshot.units) == (len(sold), sum(taken.values()))
+    order = list(range(len(snapshot.shapes)))
+    rng.shuffle(order)
+    touched_unread, rows = set(), {}
+    for index in order:
+        # Before each read: new stores and items (rows grow), and now and then a count past
+        # int32 (a row is replaced by a wider one).
+        purchases = batch(rng, 60, 6000)
+        if rng.random() < 0.2:
+            purchases.append((rng.choice(snapshot.store_ids), [(1, 2**31)]))
+        touched_unread |= {s for s, _ in purchases} & {
+            snapshot.store_ids[i] for i in order[order.index(index):]}
+        matrix.apply(purchases)
+        rows[index] = snapshot.row(index)
+        assert rows[index].dtype == snapshot.shapes[index][1]
+    # Checked after every change: a row handed out stays as it was (a copy, not the row).
+    for index, row in rows.items():
+        assert row.tolist() == expected_row(snapshot, index, taken)
+    # Copies were kept only of rows changed before they were read.
+    assert snapshot.kept_most <= len(touched_unread)
+    with pytest.raises(ValueError):
+        snapshot.row(order[0])
+    snapshot.close()
+    matrix.apply([(1, [(1, 1)])])
+    matrix.snapshot().close()  # closed: the next one may be taken
+
+
+def test_a_checkpoint_written_beside_a_busy_applier_loads_back_as_taken(tmp_path):
+    rng = random.Random(11)
+    matrix, sold = Matrix(), []
+    for _ in range(30):
+        purchases = batch(rng, 300, 20_000)
+        matrix.apply(purchases)
+        sold += purchases
+    snapshot = snapshot_take(State(matrix=matrix, last_offset=len(sold) - 1))
+    written = threading.Event()
+    writer = threading.Thread(target=lambda: (checkpoint_write(snapshot, tmp_path), written.set()))
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # the two threads take turns often, as on a busy host
+    try:
+        writer.start()
+        while not written.is_set():  # apply for as long as the file is being written
+            matrix.apply(batch(rng, 400, 30_000))
+        writer.join()
+    finally:
+        sys.setswitchinterval(switch)
+    loaded = checkpoint_load(tmp_path)
+    taken = counts_of(sold)
+    assert loaded.last_offset == len(sold) - 1
+    assert (loaded.matrix.totals().purchases, loaded.matrix.totals().units) == (
+        len(sold), sum(taken.values()))
+    for store_id in range(1, 301, 7):
+        best = sorted(((-q, i) for (s, i), q in taken.items() if s == store_id))[:10]
+        assert loaded.matrix.top_items(store_id, 10) == [(i, -q) for q, i in best]
+
+
+def test_the_reader_goes_on_reading_while_a_checkpoint_is_written(tmp_path):
+    """A disk that takes its time (a full matrix: seconds) must not hold up the stream."""
+    config = Config(listen="127.0.0.1:0", state_dir=tmp_path / "state", broker_url="filesystem://",
+                    broker_folder=tmp_path / "broker", database_url="", checkpoint_seconds=0.0,
+                    threads=1, max_rpcs=1, batch_size=5)
+    connection = broker_connection(config)
+    topology_declare(connection)
+    analytics_queue(connection, 0)(connection.default_channel).declare()
+    producer = Producer(connection.default_channel, exchange=purchases_exchange)
+
+    def publish(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            producer.publish(task_body(n % 7 + 1, [(n + 1, 1)]), routing_key="purchases.db",
+                             content_type="application/json", content_encoding="utf-8")
+
+    disk_free, first_snapshot = threading.Event(), []
+
+    def slow_disk(snapshot) -> None:
+        if not first_snapshot:
+            first_snapshot.append(snapshot)
+            disk_free.wait(30)
+            checkpoint_write(snapshot, tmp_path / "first")
+        else:
+            checkpoint_write(snapshot, config.state_dir)
+
+    consumer, stop = Consumer(State()), threading.Event()
+    reader = StreamReader(config, consumer, checkpoint=slow_disk, stop=stop)
+    thread = threading.Thread(target=reader.run)
+    publish(0, 10)
+    thread.start()
+    try:
+        wait_until(lambda: first_snapshot, 10, "the first checkpoint")
+        publish(10, 20)
+        wait_until(lambda: consumer.state.last_offset == 29, 10,
+                   "the purchases published while the checkpoint is written")
+    finally:
+        disk_free.set()
+        stop.set()
+        thread.join(30)
+        connection.release()
+    first = checkpoint_load(tmp_path / "first")
+    assert first.last_offset == first_snapshot[0].last_offset < 29
+    assert first.matrix.totals().purchases == first.last_offset + 1  # not one of the later ones
+    last = checkpoint_load(config.state_dir)
+    assert (last.last_offset, last.matrix.totals().purchases) == (29, 30)
+    assert not thread.is_alive()
+    assert sorted(Path(config.state_dir).iterdir()) == [config.state_dir / "matrix.ckpt"]
+
+
+def test_one_snapshot_at_a_time():
+    matrix = Matrix()
+    matrix.apply([(1, [(1, 1)])])
+    snapshot = matrix.snapshot()
+    with pytest.raises(RuntimeError):
+        matrix.snapshot()
+    snapshot.close()
+    assert np.array_equal(matrix.snapshot().row(0), [1])
