@@ -3,8 +3,8 @@
 The file is written next to the old one and renamed over it, so a crash at any moment leaves
 either the old checkpoint or the new one. A checkpoint is taken in an instant (snapshot_take,
 in the thread that applies) and written later, from any thread, while batches go on: rows come
-from the matrix's snapshot (analytics/matrix_snapshot.py), so no second copy of the whole
-matrix is ever made.
+from the matrix's snapshot (analytics/matrix_snapshot.py), which copies only the rows that
+change before they are written.
 """
 from __future__ import annotations
 

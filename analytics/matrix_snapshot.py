@@ -5,7 +5,8 @@ and sync. Rather than stop the stream for that long, or copy the whole matrix fi
 snapshot copies a row only when it must: the writer copies each row under the row's lock as
 it comes to it, and a batch that is about to change a row the writer has not reached yet
 first keeps a copy of it as it was (Matrix._row_add calls keep()). Memory beyond the matrix
-is then the rows that change before they are written, not all of them.
+is then the rows that change before they are written: few on a quiet stream, up to about a
+second matrix when every store sells during the write.
 """
 from __future__ import annotations
 

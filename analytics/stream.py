@@ -53,7 +53,7 @@ class StreamReader:
         self._stop = stop
         self._snapshot: DatabaseSnapshot | None = None
         self._catch_up_until: int | None = None
-        self._saved_offset = consumer.state.last_offset
+        self._saved_offset: int | None = consumer.state.last_offset
         self._saved_at = time.monotonic()
         self._checkpoint_seconds = 0.0  # how long the last one took
         self._unacked = None  # the last delivery not yet acknowledged
@@ -79,9 +79,11 @@ class StreamReader:
                     # Not a graceful close: a broker that stopped answering never confirms it.
                     connection.collect()
         finally:
-            self.checkpoint(force=True)  # skipped mid catch-up: a restart rebuilds again
-            self._snapshot_release(caught_up=False)
-            self._writer.shutdown(wait=True)
+            try:
+                self.checkpoint(force=True)  # skipped mid catch-up: a restart rebuilds again
+            finally:
+                self._snapshot_release(caught_up=False)
+                self._writer.shutdown(wait=True)
 
     def _consume(self, connection: Connection) -> None:
         amqp = is_amqp(connection)
@@ -148,6 +150,9 @@ class StreamReader:
 
     def _rebuild(self, reason: str, resume: int) -> None:
         log.warning("%s: %s; rebuilding the matrix from the database", ANALYTICS_STREAM, reason)
+        if self._writing is not None:
+            self._written()  # of the matrix about to be replaced: note it before it goes
+        self._saved_offset = None  # whatever was saved, the rebuilt matrix is not it
         self._snapshot_release(caught_up=False)
         matrix, self._snapshot = matrix_rebuild(self.config.database_url)
         # Every purchase up to the stream's end now may be in the snapshot already; past it,
@@ -188,8 +193,12 @@ class StreamReader:
             return
         self._flush()
         snapshot = snapshot_take(state)
-        self._writing = (self._writer.submit(self._checkpoint, snapshot), state.last_offset,
-                         time.monotonic())
+        try:
+            future = self._writer.submit(self._checkpoint, snapshot)
+        except BaseException:
+            snapshot.matrix.close()  # or every later batch would keep copies for it
+            raise
+        self._writing = (future, state.last_offset, time.monotonic())
         if force:
             self._written()
 
