@@ -133,6 +133,12 @@ def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(
 
     types = queue_types(stack.vhost)
     assert [types["purchases.db"], types["purchases.analytics"]] == ["quorum", "stream"]
+    policies = subprocess.run(["rabbitmqctl", "-q", "list_policies", "-p", stack.vhost,
+                               "--formatter", "json"], check=True, capture_output=True,
+                              text=True, timeout=60).stdout
+    assert [(p["name"], p["pattern"], p["apply-to"], json.loads(p["definition"])) for p in
+            json.loads(policies)] == [("tigle-queue-version", r"^purchases\.(db|parked)$",
+                                       "queues", {"queue-version": 2})]
 
     units = root / "etc/systemd/system"
     assert sorted(p.name for p in units.iterdir()) == [
