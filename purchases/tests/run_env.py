@@ -1,5 +1,5 @@
 """A pytest plugin (pytest.ini: -p purchases.tests.run_env) that gives every test run its own
-MariaDB database, RabbitMQ vhost and Redis key space.
+MariaDB database, RabbitMQ vhost and Redis key space, and removes those of killed runs.
 
 It is loaded before pytest-django reads the settings, which a conftest.py would be too late
 for. Outside services come from TIGLE_TEST_MYSQL, TIGLE_TEST_AMQP and TIGLE_TEST_REDIS
@@ -9,13 +9,14 @@ for. Outside services come from TIGLE_TEST_MYSQL, TIGLE_TEST_AMQP and TIGLE_TEST
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 from urllib.parse import urlsplit
 
 import pytest
 
-RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+from purchases.tests.leftovers import leftovers_remove, run_id
+
+RUN_ID = run_id()
 MYSQL = os.environ.get("TIGLE_TEST_MYSQL", "mysql://root@127.0.0.1:3306")
 AMQP = os.environ.get("TIGLE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 REDIS = os.environ.get("TIGLE_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -43,6 +44,7 @@ def rabbitmqctl(*args: str) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def rabbitmq_vhost():
     """A vhost of this run's own, removed (with every queue in it) at the end."""
+    leftovers_remove(MYSQL)
     rabbitmqctl("add_vhost", VHOST)
     user = urlsplit(AMQP).username or "guest"
     rabbitmqctl("set_permissions", "-p", VHOST, user, ".*", ".*", ".*")

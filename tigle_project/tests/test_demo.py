@@ -1,6 +1,5 @@
 """make demo's main job, for real: embedded, and on MariaDB + RabbitMQ of its own."""
 import os
-import secrets
 import subprocess
 import sys
 import urllib.parse
@@ -8,7 +7,7 @@ import urllib.parse
 import MySQLdb
 import pytest
 
-from purchases.tests.run_env import AMQP, MYSQL, VHOST, rabbitmqctl
+from purchases.tests.run_env import AMQP, MYSQL, RUN_ID, VHOST, rabbitmqctl
 from tigle_project.stack import ROOT
 
 pytestmark = pytest.mark.slow
@@ -33,7 +32,7 @@ def test_the_demo_passes_on_the_embedded_defaults():
 
 
 def test_the_demo_passes_on_mariadb_and_rabbitmq():
-    name = f"tigle_demo_{secrets.token_hex(3)}"
+    name = f"tigle_{RUN_ID}_demo"
     mysql = urllib.parse.urlsplit(MYSQL)
     connection = MySQLdb.connect(host=mysql.hostname, port=mysql.port or 3306,
                                  user=mysql.username or "root", passwd=mysql.password or "")

@@ -1,0 +1,66 @@
+"""Test runs name their databases and vhosts after this host and their process, so that a run
+can remove what earlier runs left behind when they were killed (SIGKILL, a CI timeout: no
+teardown runs), and only that: names of other hosts sharing the services, and of processes
+still running here, are left alone. A leftover vhost can hold a stream of up to 5 GiB.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import socket
+import subprocess
+from urllib.parse import urlsplit
+
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:4]
+# tigle_<run>, test_tigle_<run>[_gw0] and tigle_<run>_demo; vhosts tigle-test-<run>[-...].
+_OURS = re.compile(rf"^(?:test_)?tigle(?:-test-|_){HOST_TAG}_(\d+)_[0-9a-f]{{6}}(?:$|[-_])")
+
+
+def run_id() -> str:
+    """This process's run: host, pid and a random part (a pid is reused in time)."""
+    return f"{HOST_TAG}_{os.getpid()}_{secrets.token_hex(3)}"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # someone else's process, running
+    return False
+
+
+def _left(name: str) -> bool:
+    match = _OURS.match(name)
+    return match is not None and _gone(int(match.group(1)))
+
+
+def leftovers_remove(mysql_url: str) -> list[str]:
+    """Drop the databases and delete the vhosts of this host's runs whose process is gone;
+    returns their names. Two runs starting together may both try one: the loser is ignored."""
+    import MySQLdb
+
+    removed = []
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "name"], capture_output=True,
+                            text=True, timeout=60)
+    for vhost in listed.stdout.split():
+        if _left(vhost):
+            subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True,
+                           timeout=60)
+            removed.append(vhost)
+    parts = urlsplit(mysql_url)
+    connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
+                                 user=parts.username or "root", passwd=parts.password or "")
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SHOW DATABASES")
+        for (database,) in cursor.fetchall():
+            if _left(database):
+                cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+                removed.append(database)
+    finally:
+        connection.close()
+    return removed

@@ -1,0 +1,65 @@
+"""A killed run's databases and vhosts go at the next run's start; a live run's stay."""
+import subprocess
+import sys
+import urllib.parse
+
+import MySQLdb
+import pytest
+
+from purchases.tests.leftovers import HOST_TAG, leftovers_remove
+from purchases.tests.run_env import MYSQL, RUN_ID, VHOST, rabbitmqctl
+
+
+def databases() -> set[str]:
+    parts = urllib.parse.urlsplit(MYSQL)
+    connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
+                                 user=parts.username or "root", passwd=parts.password or "")
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SHOW DATABASES")
+        return {name for (name,) in cursor.fetchall()}
+    finally:
+        connection.close()
+
+
+def vhosts() -> set[str]:
+    return set(subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "name"], check=True,
+                              capture_output=True, text=True, timeout=60).stdout.split())
+
+
+def mysql(statement: str) -> None:
+    parts = urllib.parse.urlsplit(MYSQL)
+    connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
+                                 user=parts.username or "root", passwd=parts.password or "")
+    try:
+        connection.cursor().execute(statement)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db  # so that this run's own test database exists
+def test_a_killed_runs_leftovers_go_and_nothing_else():
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    killed = f"{HOST_TAG}_{dead}_abc123"
+    other_host = f"{'0000' if HOST_TAG != '0000' else '1111'}_{dead}_abc123"
+    left = {f"tigle_{killed}", f"test_tigle_{killed}_gw1", f"tigle_{killed}_demo"}
+    kept = {f"tigle_{other_host}", "tigle_bench_copy"}
+    left_vhosts = {f"tigle-test-{killed}", f"tigle-test-{killed}-0a1b2c"}
+    kept_vhosts = {f"tigle-test-{other_host}"}
+    for name in left | kept:
+        mysql(f"CREATE DATABASE `{name}`")
+    for name in left_vhosts | kept_vhosts:
+        rabbitmqctl("add_vhost", name)
+    try:
+        removed = leftovers_remove(MYSQL)
+        assert set(removed) == left | left_vhosts
+        assert not (left & databases()) and not (left_vhosts & vhosts())
+        assert kept <= databases() and kept_vhosts <= vhosts()
+        # This run's own, its process alive, stay.
+        assert VHOST in vhosts() and any(RUN_ID in name for name in databases())
+    finally:
+        for name in left | kept:
+            mysql(f"DROP DATABASE IF EXISTS `{name}`")
+        for name in (left_vhosts | kept_vhosts) & vhosts():
+            rabbitmqctl("delete_vhost", name)
