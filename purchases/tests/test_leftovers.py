@@ -10,31 +10,25 @@ from purchases.tests.leftovers import HOST_TAG, leftovers_remove
 from purchases.tests.run_env import MYSQL, RUN_ID, VHOST, rabbitmqctl
 
 
-def databases() -> set[str]:
+def mysql(statement: str) -> list[tuple]:
     parts = urllib.parse.urlsplit(MYSQL)
     connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
                                  user=parts.username or "root", passwd=parts.password or "")
     try:
         cursor = connection.cursor()
-        cursor.execute("SHOW DATABASES")
-        return {name for (name,) in cursor.fetchall()}
+        cursor.execute(statement)
+        return list(cursor.fetchall())
     finally:
         connection.close()
+
+
+def databases() -> set[str]:
+    return {name for (name,) in mysql("SHOW DATABASES")}
 
 
 def vhosts() -> set[str]:
     return set(subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "name"], check=True,
                               capture_output=True, text=True, timeout=60).stdout.split())
-
-
-def mysql(statement: str) -> None:
-    parts = urllib.parse.urlsplit(MYSQL)
-    connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
-                                 user=parts.username or "root", passwd=parts.password or "")
-    try:
-        connection.cursor().execute(statement)
-    finally:
-        connection.close()
 
 
 @pytest.mark.django_db  # so that this run's own test database exists
