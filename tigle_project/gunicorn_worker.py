@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import os
 import queue
 import select
 import socket
@@ -36,6 +37,7 @@ import sys
 import threading
 import time
 
+from gunicorn.http.body import LengthReader
 from gunicorn.workers import base
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
@@ -171,6 +173,11 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
             self._close(conn)
 
     def _rearm(self, conn: TConn) -> None:
+        if _buffered(conn):
+            # A pipelined request the parser has already read off the socket: the epoll
+            # would never report it. Straight back to the threads, in its turn.
+            self._requests.put(conn)
+            return
         conn.set_timeout()
         fd = conn.sock.fileno()
         self._keep[fd] = conn  # before arming: the main loop looks it up on the event
@@ -210,3 +217,18 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         while self._waiting and time.monotonic() < deadline:
             time.sleep(0.05)
         self._epoll.close()
+
+
+def _buffered(conn: TConn) -> bool:
+    """Whether the connection's parser holds bytes of a next request (HTTP pipelining).
+
+    What it holds starts with the rest of the last request's body when the app did not read
+    it all (the parser skips it before the next request); only bytes past that are a next
+    request. A chunked body's end is not known here: such a connection waits in the epoll.
+    """
+    parser = conn.parser
+    if parser is None or parser.mesg is None:
+        return False
+    held = parser.unreader.buf.seek(0, os.SEEK_END)
+    reader = parser.mesg.body.reader
+    return isinstance(reader, LengthReader) and held > reader.length

@@ -1,5 +1,7 @@
 """Purchases POSTed through gunicorn reach the database through the broker and the worker."""
 import os
+import re
+import socket
 import subprocess
 import sys
 
@@ -34,6 +36,29 @@ def test_it_writes_every_accepted_purchase_to_mariadb_field_by_field(stack, dura
     rows = database_purchases(stack.database_url)
     assert len(rows) == N
     assert_written_exactly(sent, rows)
+
+
+def test_pipelined_purchases_are_each_confirmed_answered_in_order_and_written(stack):
+    """A client may send its next requests before the answers (HTTP/1.1 pipelining); each
+    201 still waits for its own confirm and answers its own request."""
+    stack.start_worker()
+    stack.start_web()
+    port = int(stack.base.rpartition(":")[2])
+    body = b'{"items": [{"ItemID": "8", "numberOfItems": 2}]}'
+    requests = b"".join(
+        f"POST /purchase/4/customer/{customer}/date/20260101 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        for customer in (4001, 4002, 4003))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(requests)
+        data = b""
+        while data.count(b"purchaseID") < 3 and (chunk := client.recv(65536)):
+            data += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"201"] * 3
+    ids = [one.decode().replace("-", "") for one in re.findall(rb'"purchaseID":"([0-9a-f-]+)"', data)]
+    wait_until(lambda: len(database_purchases(stack.database_url)) == 3, 30, "the three rows")
+    rows = database_purchases(stack.database_url)
+    assert [rows[purchase_id].customer_id for purchase_id in ids] == [4001, 4002, 4003]
 
 
 @pytest.mark.parametrize("durable", ["1", "0"], ids=["durable", "transient"])

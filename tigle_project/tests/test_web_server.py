@@ -223,3 +223,18 @@ def test_the_access_log_check_matches_gunicorns_logger():
     cfg = Config()
     cfg.set("statsd_host", "127.0.0.1:8125")  # another logger class: it decides per call
     assert access_logged(cfg)
+
+
+def test_pipelined_requests_are_all_answered_in_order(server):
+    """HTTP/1.1 lets a client send its next requests before the answers: the parser reads
+    them off the socket with the first, where the epoll cannot see them."""
+    _, port = server
+    post = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
+    get = b"GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(post + get + post)
+        data = b""
+        while len(re.findall(rb"HTTP/1\.1 \d{3} ", data)) < 3 and (chunk := client.recv(65536)):
+            data += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"201", b"404", b"201"]
