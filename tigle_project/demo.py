@@ -25,7 +25,8 @@ from tigle_project.stack import ROOT, analytics_start, web_start, worker_start
 # catalogue so that the rankings have something to rank.
 DAY = ["--max-stores", "8", "--num-purchases", os.environ.get("DEMO_PER_HOUR", "60"),
        "--max-item-id", "300", "--items-per-purchase", "5"]
-RESULTS = ROOT / "results" / "demo"
+# Where the report, CSV and charts go; the tests give each run a folder of its own.
+RESULTS = Path(os.environ.get("DEMO_RESULTS") or ROOT / "results" / "demo")
 
 
 def ranked(pairs, n: int) -> list[list[int]]:

@@ -137,8 +137,14 @@ def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(
                                "--formatter", "json"], check=True, capture_output=True,
                               text=True, timeout=60).stdout
     assert [(p["name"], p["pattern"], p["apply-to"], json.loads(p["definition"])) for p in
-            json.loads(policies)] == [("tigle-queue-version", r"^purchases\.(db|parked)$",
+            json.loads(policies)] == [("tigle-queue-version", r"^purchases\.db(\.parked)?$",
                                        "queues", {"queue-version": 2})]
+    queues = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", stack.vhost, "name",
+                             "policy", "--formatter", "json"], check=True, capture_output=True,
+                            text=True, timeout=60).stdout
+    assert {q["name"]: q["policy"] for q in json.loads(queues)
+            if q["name"] != "purchases.analytics"} == {
+        "purchases.db": "tigle-queue-version", "purchases.db.parked": "tigle-queue-version"}
 
     units = root / "etc/systemd/system"
     assert sorted(p.name for p in units.iterdir()) == [

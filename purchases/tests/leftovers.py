@@ -1,7 +1,8 @@
-"""Test runs name their databases and vhosts after this host and their process, so that a run
-can remove what earlier runs left behind when they were killed (SIGKILL, a CI timeout: no
-teardown runs), and only that: names of other hosts sharing the services, and of processes
-still running here, are left alone. A leftover vhost can hold a stream of up to 5 GiB.
+"""Test runs name their databases and vhosts after this host (its name and pid namespace) and
+their process, so that a run can remove what earlier runs left behind when they were killed
+(SIGKILL, a CI timeout: no teardown runs), and only that: names of other hosts or containers
+sharing the services, and of processes still running here, are left alone. A leftover vhost
+can hold a stream of up to 5 GiB.
 """
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ import socket
 import subprocess
 from urllib.parse import urlsplit
 
-HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:4]
+
+def _pid_namespace() -> str:
+    """Containers may share a host name and the services, each with pids of its own."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
+HOST_TAG = hashlib.sha256(f"{socket.gethostname()}/{_pid_namespace()}".encode()).hexdigest()[:6]
 # tigle_<run>, test_tigle_<run>[_gw0] and tigle_<run>_demo; vhosts tigle-test-<run>[-...].
 _OURS = re.compile(rf"^(?:test_)?tigle(?:-test-|_){HOST_TAG}_(\d+)_[0-9a-f]{{6}}(?:$|[-_])")
 
@@ -40,27 +50,33 @@ def _left(name: str) -> bool:
 
 def leftovers_remove(mysql_url: str) -> list[str]:
     """Drop the databases and delete the vhosts of this host's runs whose process is gone;
-    returns their names. Two runs starting together may both try one: the loser is ignored."""
+    returns their names. Best effort: a service that does not answer leaves them for the
+    next run, and of two runs starting together the one that comes second finds nothing."""
     import MySQLdb
 
     removed = []
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "name"], capture_output=True,
-                            text=True, timeout=60)
-    for vhost in listed.stdout.split():
-        if _left(vhost):
-            subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True,
-                           timeout=60)
-            removed.append(vhost)
-    parts = urlsplit(mysql_url)
-    connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
-                                 user=parts.username or "root", passwd=parts.password or "")
     try:
-        cursor = connection.cursor()
-        cursor.execute("SHOW DATABASES")
-        for (database,) in cursor.fetchall():
-            if _left(database):
-                cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
-                removed.append(database)
-    finally:
-        connection.close()
+        listed = subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "name"],
+                                capture_output=True, text=True, timeout=60)
+        for vhost in listed.stdout.split():
+            if _left(vhost) and subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost],
+                                               capture_output=True, timeout=60).returncode == 0:
+                removed.append(vhost)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    parts = urlsplit(mysql_url)
+    try:
+        connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
+                                     user=parts.username or "root", passwd=parts.password or "")
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SHOW DATABASES")
+            for (database,) in cursor.fetchall():
+                if _left(database):
+                    cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+                    removed.append(database)
+        finally:
+            connection.close()
+    except MySQLdb.Error:
+        pass
     return removed

@@ -36,7 +36,7 @@ def test_a_killed_runs_leftovers_go_and_nothing_else():
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           check=True, capture_output=True, text=True).stdout.strip()
     killed = f"{HOST_TAG}_{dead}_abc123"
-    other_host = f"{'0000' if HOST_TAG != '0000' else '1111'}_{dead}_abc123"
+    other_host = f"{'000000' if HOST_TAG != '000000' else '111111'}_{dead}_abc123"
     left = {f"tigle_{killed}", f"test_tigle_{killed}_gw1", f"tigle_{killed}_demo"}
     kept = {f"tigle_{other_host}", "tigle_bench_copy"}
     left_vhosts = {f"tigle-test-{killed}", f"tigle-test-{killed}-0a1b2c"}
@@ -47,7 +47,8 @@ def test_a_killed_runs_leftovers_go_and_nothing_else():
         rabbitmqctl("add_vhost", name)
     try:
         removed = leftovers_remove(MYSQL)
-        assert set(removed) == left | left_vhosts
+        # Another run starting now could sweep some of them first: then they are gone anyway.
+        assert set(removed) <= left | left_vhosts
         assert not (left & databases()) and not (left_vhosts & vhosts())
         assert kept <= databases() and kept_vhosts <= vhosts()
         # This run's own, its process alive, stay.

@@ -27,11 +27,11 @@ def assert_demo_passed(result: subprocess.CompletedProcess) -> None:
     assert "top 10 items of store 1" in result.stdout and "top 5 stores of item" in result.stdout
 
 
-def test_the_demo_passes_on_the_embedded_defaults():
-    assert_demo_passed(demo())
+def test_the_demo_passes_on_the_embedded_defaults(tmp_path):
+    assert_demo_passed(demo(DEMO_RESULTS=str(tmp_path)))
 
 
-def test_the_demo_passes_on_mariadb_and_rabbitmq():
+def test_the_demo_passes_on_mariadb_and_rabbitmq(tmp_path):
     name = f"tigle_{RUN_ID}_demo"
     mysql = urllib.parse.urlsplit(MYSQL)
     connection = MySQLdb.connect(host=mysql.hostname, port=mysql.port or 3306,
@@ -43,7 +43,7 @@ def test_the_demo_passes_on_mariadb_and_rabbitmq():
                 ".*", ".*", ".*")
     try:
         result = demo(DATABASE_URL=f"{MYSQL}/{name}", CELERY_BROKER_URL=f"{AMQP}/{vhost}",
-                      DJANGO_SECRET_KEY="demo-test")
+                      DJANGO_SECRET_KEY="demo-test", DEMO_RESULTS=str(tmp_path))
         assert "on configured services" in result.stdout
         assert_demo_passed(result)
     finally:
