@@ -103,6 +103,6 @@ def test_it_answers_503_within_its_deadline_when_no_replica_answers(stack):
             elapsed = time.monotonic() - started
             assert response.status_code == 503 and response.headers["Retry-After"]
             assert "analytics" in response.json()["message"]
-            assert elapsed < 2.0, elapsed
+            assert elapsed < 3.0, elapsed  # 0.5 s deadline; slack for a busy CI host
     finally:
         silent.close()

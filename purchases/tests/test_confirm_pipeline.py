@@ -120,7 +120,7 @@ def test_a_confirmation_settles_with_the_ack_the_nack_or_the_silence(proxy, rout
         publish_later("unanswered", taking, 0.5)  # no thread waits for this one
         wait_until(lambda: "unanswered" in outcomes, 10, "the timeout")
         error, seconds = outcomes["unanswered"]
-        assert "no confirm within 0.5s" in error and seconds < 0.5 + 1.0
+        assert "no confirm within 0.5s" in error and seconds < 0.5 + 2.0  # slack: a busy CI host
         assert pipeline.broken
     finally:
         proxy.release()
@@ -183,7 +183,7 @@ def test_a_silent_broker_fails_every_open_publish_within_its_timeout(proxy, rout
     for thread in threads:
         thread.join(10)
     assert [outcome for outcome, _ in outcomes] == ["failed"] * 8
-    assert max(seconds for _, seconds in outcomes) < 0.5 + 1.5
+    assert max(seconds for _, seconds in outcomes) < 0.5 + 2.0  # slack: a busy CI host
     assert pipeline.broken
 
 
