@@ -10,13 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 from pathlib import Path
 
 from kombu import Connection
 
 from loadtest.cpu import CpuMeter, children_cpu, machine_cpu, named_cpu, tree_cpu
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE
+from purchases.tests.service_admin import mysql_execute, rabbitmqctl, vhost_add
 from tigle_project.stack import ROOT, Process, realtime_argv
 
 MYSQL = os.environ.get("TIGLE_BENCH_MYSQL", "mysql://root@127.0.0.1:3306")
@@ -26,38 +26,22 @@ QUERY_ITEMS, QUERY_STORES = 100_000, 1024
 
 
 def _mysql(sql: str) -> list[tuple]:
-    import MySQLdb
-
-    parts = urllib.parse.urlsplit(MYSQL)
-    connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
-                                 user=parts.username or "root", passwd=parts.password or "")
-    try:
-        cursor = connection.cursor()
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    finally:
-        connection.close()
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=False, capture_output=True, timeout=60)
+    return mysql_execute(MYSQL, sql)
 
 
 def vhost_reset(vhost: str) -> None:
     """An empty vhost of that name on the bench's broker, open to the bench's user."""
-    _rabbitmqctl("delete_vhost", vhost)
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, urllib.parse.urlsplit(AMQP).username or "guest",
-                 ".*", ".*", ".*")
+    rabbitmqctl("delete_vhost", vhost, check=False)
+    vhost_add(AMQP, vhost)
     # The classic queue's version-2 storage, RabbitMQ's default from 3.12 on: 0.015 ms less
     # broker CPU per purchase on 3.10 (BENCHMARKS.md). Only a policy can set it: a declared
     # x-queue-version is refused by a queue of the other version.
-    _rabbitmqctl("set_policy", "-p", vhost, "--apply-to", "queues", "classic-queue-v2",
-                 f"^{re.escape(DB_QUEUE)}$", json.dumps({"queue-version": 2}))
+    rabbitmqctl("set_policy", "-p", vhost, "--apply-to", "queues", "classic-queue-v2",
+                f"^{re.escape(DB_QUEUE)}$", json.dumps({"queue-version": 2}))
 
 
 def vhost_delete(vhost: str) -> None:
-    _rabbitmqctl("delete_vhost", vhost)
+    rabbitmqctl("delete_vhost", vhost, check=False)
 
 
 def services_reset(env: dict[str, str]) -> None:

@@ -25,7 +25,7 @@ from purchases.tests.helpers import (
     wait_until,
 )
 from purchases.tests.proxy import FaultProxy
-from purchases.tests.run_env import rabbitmqctl
+from purchases.tests.service_admin import rabbitmqctl
 from purchases.topology import topology_declare
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,8 @@ from kombu import Connection
 
 from purchases.events import DB_QUEUE
 from purchases.tests.proxy import FaultProxy
-from purchases.tests.run_env import AMQP, VHOST, rabbitmqctl
+from purchases.tests.run_env import AMQP, VHOST
+from purchases.tests.service_admin import rabbitmqctl, vhost_add
 from purchases.topology import topology_declare
 from tigle_project.stack import Process, analytics_start, web_start, worker_start
 
@@ -109,9 +110,7 @@ def pytest_runtest_makereport(item, call):
 def own_stack(stack):
     """The stack on a vhost of this test's own: a stream cannot be purged between tests."""
     vhost = f"{VHOST}-{secrets.token_hex(3)}"
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, urllib.parse.urlsplit(AMQP).username or "guest",
-                ".*", ".*", ".*")
+    vhost_add(AMQP, vhost)
     stack.env["CELERY_BROKER_URL"] = f"{AMQP}/{vhost}"
     stack.vhost = vhost
     yield stack

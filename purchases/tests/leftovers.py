@@ -12,7 +12,8 @@ import re
 import secrets
 import socket
 import subprocess
-from urllib.parse import urlsplit
+
+from purchases.tests.service_admin import mysql_execute, rabbitmqctl
 
 
 def _pid_namespace() -> str:
@@ -56,27 +57,16 @@ def leftovers_remove(mysql_url: str) -> list[str]:
 
     removed = []
     try:
-        listed = subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "name"],
-                                capture_output=True, text=True, timeout=60)
-        for vhost in listed.stdout.split():
-            if _left(vhost) and subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost],
-                                               capture_output=True, timeout=60).returncode == 0:
+        for vhost in rabbitmqctl("list_vhosts", "name", check=False).stdout.split():
+            if _left(vhost) and rabbitmqctl("delete_vhost", vhost, check=False).returncode == 0:
                 removed.append(vhost)
     except (OSError, subprocess.SubprocessError):
         pass
-    parts = urlsplit(mysql_url)
     try:
-        connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
-                                     user=parts.username or "root", passwd=parts.password or "")
-        try:
-            cursor = connection.cursor()
-            cursor.execute("SHOW DATABASES")
-            for (database,) in cursor.fetchall():
-                if _left(database):
-                    cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
-                    removed.append(database)
-        finally:
-            connection.close()
+        for (database,) in mysql_execute(mysql_url, "SHOW DATABASES"):
+            if _left(database):
+                mysql_execute(mysql_url, f"DROP DATABASE IF EXISTS `{database}`")
+                removed.append(database)
     except MySQLdb.Error:
         pass
     return removed

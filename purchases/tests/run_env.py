@@ -9,12 +9,11 @@ for. Outside services come from TIGLE_TEST_MYSQL, TIGLE_TEST_AMQP and TIGLE_TEST
 from __future__ import annotations
 
 import os
-import subprocess
-from urllib.parse import urlsplit
 
 import pytest
 
 from purchases.tests.leftovers import leftovers_remove, run_id
+from purchases.tests.service_admin import rabbitmqctl, vhost_add
 
 RUN_ID = run_id()
 MYSQL = os.environ.get("TIGLE_TEST_MYSQL", "mysql://root@127.0.0.1:3306")
@@ -36,18 +35,11 @@ for name in ("TIGLE_WRITE_MODE", "TIGLE_DURABLE", "DJANGO_DEBUG", "TIGLE_VAR_DIR
     os.environ.pop(name, None)
 
 
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def rabbitmq_vhost():
     """A vhost of this run's own, removed (with every queue in it) at the end."""
     leftovers_remove(MYSQL)
-    rabbitmqctl("add_vhost", VHOST)
-    user = urlsplit(AMQP).username or "guest"
-    rabbitmqctl("set_permissions", "-p", VHOST, user, ".*", ".*", ".*")
+    vhost_add(AMQP, VHOST)
     yield VHOST
     rabbitmqctl("delete_vhost", VHOST)
 

@@ -1,34 +1,20 @@
 """A killed run's databases and vhosts go at the next run's start; a live run's stay."""
 import subprocess
 import sys
-import urllib.parse
 
-import MySQLdb
 import pytest
 
 from purchases.tests.leftovers import HOST_TAG, leftovers_remove
-from purchases.tests.run_env import MYSQL, RUN_ID, VHOST, rabbitmqctl
-
-
-def mysql(statement: str) -> list[tuple]:
-    parts = urllib.parse.urlsplit(MYSQL)
-    connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
-                                 user=parts.username or "root", passwd=parts.password or "")
-    try:
-        cursor = connection.cursor()
-        cursor.execute(statement)
-        return list(cursor.fetchall())
-    finally:
-        connection.close()
+from purchases.tests.run_env import MYSQL, RUN_ID, VHOST
+from purchases.tests.service_admin import mysql_execute, rabbitmqctl
 
 
 def databases() -> set[str]:
-    return {name for (name,) in mysql("SHOW DATABASES")}
+    return {name for (name,) in mysql_execute(MYSQL, "SHOW DATABASES")}
 
 
 def vhosts() -> set[str]:
-    return set(subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "name"], check=True,
-                              capture_output=True, text=True, timeout=60).stdout.split())
+    return set(rabbitmqctl("list_vhosts", "name").stdout.split())
 
 
 @pytest.mark.django_db  # so that this run's own test database exists
@@ -42,7 +28,7 @@ def test_a_killed_runs_leftovers_go_and_nothing_else():
     left_vhosts = {f"tigle-test-{killed}", f"tigle-test-{killed}-0a1b2c"}
     kept_vhosts = {f"tigle-test-{other_host}"}
     for name in left | kept:
-        mysql(f"CREATE DATABASE `{name}`")
+        mysql_execute(MYSQL, f"CREATE DATABASE `{name}`")
     for name in left_vhosts | kept_vhosts:
         rabbitmqctl("add_vhost", name)
     try:
@@ -55,6 +41,6 @@ def test_a_killed_runs_leftovers_go_and_nothing_else():
         assert VHOST in vhosts() and any(RUN_ID in name for name in databases())
     finally:
         for name in left | kept:
-            mysql(f"DROP DATABASE IF EXISTS `{name}`")
+            mysql_execute(MYSQL, f"DROP DATABASE IF EXISTS `{name}`")
         for name in (left_vhosts | kept_vhosts) & vhosts():
             rabbitmqctl("delete_vhost", name)

@@ -2,12 +2,11 @@
 import os
 import subprocess
 import sys
-import urllib.parse
 
-import MySQLdb
 import pytest
 
-from purchases.tests.run_env import AMQP, MYSQL, RUN_ID, VHOST, rabbitmqctl
+from purchases.tests.run_env import AMQP, MYSQL, RUN_ID, VHOST
+from purchases.tests.service_admin import mysql_execute, rabbitmqctl, vhost_add
 from tigle_project.stack import ROOT
 
 pytestmark = pytest.mark.slow
@@ -33,20 +32,14 @@ def test_the_demo_passes_on_the_embedded_defaults(tmp_path):
 
 def test_the_demo_passes_on_mariadb_and_rabbitmq(tmp_path):
     name = f"tigle_{RUN_ID}_demo"
-    mysql = urllib.parse.urlsplit(MYSQL)
-    connection = MySQLdb.connect(host=mysql.hostname, port=mysql.port or 3306,
-                                 user=mysql.username or "root", passwd=mysql.password or "")
-    connection.cursor().execute(f"CREATE DATABASE {name}")
+    mysql_execute(MYSQL, f"CREATE DATABASE {name}")
     vhost = f"{VHOST}-demo"
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, urllib.parse.urlsplit(AMQP).username or "guest",
-                ".*", ".*", ".*")
+    vhost_add(AMQP, vhost)
     try:
         result = demo(DATABASE_URL=f"{MYSQL}/{name}", CELERY_BROKER_URL=f"{AMQP}/{vhost}",
                       DJANGO_SECRET_KEY="demo-test", DEMO_RESULTS=str(tmp_path))
         assert "on configured services" in result.stdout
         assert_demo_passed(result)
     finally:
-        connection.cursor().execute(f"DROP DATABASE {name}")
-        connection.close()
+        mysql_execute(MYSQL, f"DROP DATABASE {name}")
         rabbitmqctl("delete_vhost", vhost)
