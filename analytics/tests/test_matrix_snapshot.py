@@ -98,6 +98,9 @@ def test_a_checkpoint_written_beside_a_busy_applier_loads_back_as_taken(tmp_path
         matrix.apply(purchases)
         sold += purchases
     snapshot = snapshot_take(State(matrix=matrix, last_offset=len(sold) - 1))
+    # A batch over 50 of its stores before the writer starts (as when its thread is slow to
+    # get going), then as many as fit in the write: the writer may win those races.
+    matrix.apply([(store_id, [(1, 1)]) for store_id in range(1, 51)])
     written, failed = threading.Event(), []
 
     def write() -> None:
