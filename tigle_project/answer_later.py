@@ -44,6 +44,9 @@ class Confirmation:
             if self._settled:
                 return
             self._settled, self._error, callback = True, error, self._callback
+            # The callback holds what holds this confirmation (the waiting response): kept,
+            # that cycle would leave each answered request to the cyclic garbage collector.
+            self._callback = None
         if callback is not None:
             callback(error)
 
