@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 from django.core.exceptions import ImproperlyConfigured
 
 from purchases.events import DB_QUEUE, TASK_NAME, queue_type
@@ -28,3 +29,11 @@ app.conf.update(
     worker_consumer="tigle_project.worker_consumer:Consumer",
 )
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _heap_freeze(**_) -> None:
+    # The worker's main process writes the batches: its start-up objects stay (heap.py).
+    from tigle_project.heap import startup_heap_freeze
+
+    startup_heap_freeze()

@@ -17,3 +17,10 @@ timeout = 30
 graceful_timeout = 20
 accesslog = None
 errorlog = "-"
+
+
+def post_worker_init(worker) -> None:
+    """The application is loaded: its objects stay for the worker's life (heap.py)."""
+    from tigle_project.heap import startup_heap_freeze
+
+    startup_heap_freeze()
