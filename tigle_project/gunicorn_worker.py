@@ -59,6 +59,9 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         self._keep = {}
         self._conns_lock = threading.Lock()
         self._waiting = 0  # responses waiting for a confirmation; under _conns_lock
+        # Request thread -> (the connection it holds, since when): blocking sockets, so the main
+        # loop ends the hold of a client gone silent (_expire_stalled).
+        self._held: dict[int, tuple[TConn, float]] = {}
         self._threads: list[threading.Thread] = []
         self.settings_read()
         # gthread's own init_process would build a thread pool and a selector left unused.
@@ -90,6 +93,7 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
                 if not self.is_parent_alive():
                     break
                 self._expire_idle()
+                self._expire_stalled()
             if accepting != (self.nr_conns < self.worker_connections):
                 # Full: new connections wait in the listen backlog until one closes.
                 accepting = not accepting
@@ -150,18 +154,26 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
     def _answer(self) -> None:
         """A request thread: answer the connections the main loop hands over, one request
         each, and put each kept-alive one back in the epoll."""
-        after_read = False
+        after_read, me = False, threading.get_ident()
         while True:
             conn, after_read = self._next(after_read)
             if conn is _STOP:
                 return
             if isinstance(conn, Unsent):
-                self._send_rest(conn)
+                self._held[me] = (conn.conn, time.monotonic())
+                try:
+                    self._send_rest(conn)
+                finally:
+                    del self._held[me]
                 continue
             try:
-                if not conn.initialized:
-                    conn.init()  # blocking from here on; SSL wrapped if configured
-                keepalive, conn = self.handle(conn)  # gthread's: answers its own errors
+                self._held[me] = (conn, time.monotonic())
+                try:
+                    if not conn.initialized:
+                        conn.init()  # blocking from here on; SSL wrapped if configured
+                    keepalive, conn = self.handle(conn)  # gthread's: answers its own errors
+                finally:
+                    del self._held[me]
                 if keepalive is LATER:
                     continue  # the confirmation answers it and re-arms it
                 if keepalive and self.alive:
@@ -200,6 +212,29 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         for conn in list(self._keep.values()):
             if conn.timeout <= now:
                 self._close(conn)  # takes it out of _keep
+
+    def _expire_stalled(self) -> None:
+        """Shut the socket of a connection a thread has held longer than the keep-alive time
+        (a client gone silent mid-request, or not reading its answer; a half-open connection
+        looks the same): the thread's blocked recv or send returns and it takes the next.
+
+        Not a socket timeout: with one, CPython polls before every recv and send (measured:
+        a tenth of the ingest rate, BENCHMARKS.md). Requests here are small; an app that
+        works for that long has a timeout of its own well below it.
+        """
+        if not self._keepalive:
+            return
+        since_before = time.monotonic() - self._keepalive
+        try:
+            held = list(self._held.values())
+        except RuntimeError:  # changed while copied: the next turn looks again
+            return
+        for conn, since in held:
+            if since < since_before:
+                try:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:  # closed meanwhile
+                    pass
 
     def _shutdown(self) -> None:
         for listener, _ in self._listeners.values():

@@ -146,6 +146,29 @@ def test_a_request_in_flight_at_sigterm_is_answered(tmp_path):
     assert "Shutting down: Master" in process.log_text()
 
 
+def test_a_client_gone_silent_mid_request_frees_its_thread(tmp_path):
+    # One thread; a client sends half its headers and nothing more (a half-open connection
+    # looks the same). After the keep-alive time the thread gives it up and answers others.
+    process, port = web(tmp_path, "web-silent", "--threads", "1", "--keep-alive", "1",
+                        processes=1)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as silent, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as waiting:
+            silent.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+            time.sleep(0.3)  # the thread now waits for the rest of these headers
+            started = time.monotonic()
+            assert request_raw(waiting).startswith(b"HTTP/1.1 201")
+            assert 0.5 < time.monotonic() - started < 5
+            assert silent.recv(1) == b""  # closed, not answered
+            # The thread is free again: the waiting client's next request is answered at once.
+            started = time.monotonic()
+            assert request_raw(waiting).startswith(b"HTTP/1.1 201")
+            assert time.monotonic() - started < 0.5
+        assert "Traceback" not in process.log_text()
+    finally:
+        process.stop()
+
+
 def test_a_read_goes_ahead_of_the_queued_purchases(tmp_path):
     # One thread, held by a request whose headers are still coming; purchases queue behind it.
     # Its access log has the order the thread answered in.
