@@ -59,9 +59,11 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         self._keep = {}
         self._conns_lock = threading.Lock()
         self._waiting = 0  # responses waiting for a confirmation; under _conns_lock
-        # Request thread -> (the connection it holds, since when): blocking sockets, so the main
-        # loop ends the hold of a client gone silent (_expire_stalled).
+        # Request thread -> (the connection it holds, since when), under _held_lock: blocking
+        # sockets, so the main loop ends the hold of a client gone silent (_expire_stalled).
         self._held: dict[int, tuple[TConn, float]] = {}
+        self._held_lock = threading.Lock()
+        self._stall_seconds = max(self.cfg.keepalive, self.cfg.timeout)
         self._threads: list[threading.Thread] = []
         self.settings_read()
         # gthread's own init_process would build a thread pool and a selector left unused.
@@ -160,20 +162,20 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
             if conn is _STOP:
                 return
             if isinstance(conn, Unsent):
-                self._held[me] = (conn.conn, time.monotonic())
+                self._hold(me, conn.conn)
                 try:
                     self._send_rest(conn)
                 finally:
-                    del self._held[me]
+                    self._hold(me, None)
                 continue
             try:
-                self._held[me] = (conn, time.monotonic())
+                self._hold(me, conn)
                 try:
                     if not conn.initialized:
                         conn.init()  # blocking from here on; SSL wrapped if configured
                     keepalive, conn = self.handle(conn)  # gthread's: answers its own errors
                 finally:
-                    del self._held[me]
+                    self._hold(me, None)
                 if keepalive is LATER:
                     continue  # the confirmation answers it and re-arms it
                 if keepalive and self.alive:
@@ -213,28 +215,33 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
             if conn.timeout <= now:
                 self._close(conn)  # takes it out of _keep
 
+    def _hold(self, me: int, conn: TConn | None) -> None:
+        with self._held_lock:  # so that a connection let go of is never shut after
+            if conn is None:
+                del self._held[me]
+            else:
+                self._held[me] = (conn, time.monotonic())
+
     def _expire_stalled(self) -> None:
         """Shut the socket of a connection a thread has held longer than the keep-alive time
-        (a client gone silent mid-request, or not reading its answer; a half-open connection
-        looks the same): the thread's blocked recv or send returns and it takes the next.
+        or the worker timeout, whichever is longer (a client gone silent mid-request, or not
+        reading its answer; a half-open connection looks the same): the thread's blocked
+        recv or send returns and it takes the next.
 
         Not a socket timeout: with one, CPython polls before every recv and send (measured:
-        a tenth of the ingest rate, BENCHMARKS.md). Requests here are small; an app that
-        works for that long has a timeout of its own well below it.
+        a tenth of the ingest rate, BENCHMARKS.md). Requests here are small, and what an app
+        waits for (the broker's confirm, the database) has a timeout of its own below it.
         """
-        if not self._keepalive:
-            return
-        since_before = time.monotonic() - self._keepalive
-        try:
-            held = list(self._held.values())
-        except RuntimeError:  # changed while copied: the next turn looks again
-            return
-        for conn, since in held:
-            if since < since_before:
-                try:
-                    conn.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:  # closed meanwhile
-                    pass
+        since_before = time.monotonic() - self._stall_seconds
+        with self._held_lock:
+            for conn, since in self._held.values():
+                if since < since_before:
+                    try:
+                        # The kernel's socket only: SSLSocket.shutdown() would also drop its
+                        # TLS state under the thread still using it.
+                        socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)
+                    except OSError:  # closed meanwhile
+                        pass
 
     def _shutdown(self) -> None:
         for listener, _ in self._listeners.values():

@@ -148,7 +148,8 @@ def test_a_request_in_flight_at_sigterm_is_answered(tmp_path):
 
 def test_a_client_gone_silent_mid_request_frees_its_thread(tmp_path):
     # One thread; a client sends half its headers and nothing more (a half-open connection
-    # looks the same). After the keep-alive time the thread gives it up and answers others.
+    # looks the same). After the worker timeout (2 s here, longer than this keep-alive time)
+    # the thread gives it up and answers others.
     process, port = web(tmp_path, "web-silent", "--threads", "1", "--keep-alive", "1",
                         processes=1)
     try:
