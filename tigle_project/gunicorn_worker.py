@@ -42,6 +42,7 @@ from gunicorn.workers import base
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from tigle_project.gunicorn_answer_later import LATER, AnswerLater, Unsent
+from tigle_project.held_connections import HeldConnections
 
 NOTIFY_EVERY_SECONDS = 1.0
 _ARMED = select.EPOLLIN | select.EPOLLONESHOT
@@ -59,11 +60,9 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         self._keep = {}
         self._conns_lock = threading.Lock()
         self._waiting = 0  # responses waiting for a confirmation; under _conns_lock
-        # Request thread -> (the connection it holds, since when), under _held_lock: blocking
-        # sockets, so the main loop ends the hold of a client gone silent (_expire_stalled).
-        self._held: dict[int, tuple[TConn, float]] = {}
-        self._held_lock = threading.Lock()
-        self._stall_seconds = max(self.cfg.keepalive, self.cfg.timeout)
+        # A client silent mid-request loses its thread after this (held_connections.py); the
+        # worker timeout at least, so that a short keep-alive cannot cut a synchronous publish.
+        self._held = HeldConnections(max(self.cfg.keepalive, self.cfg.timeout))
         self._threads: list[threading.Thread] = []
         self.settings_read()
         # gthread's own init_process would build a thread pool and a selector left unused.
@@ -95,7 +94,7 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
                 if not self.is_parent_alive():
                     break
                 self._expire_idle()
-                self._expire_stalled()
+                self._held.expire()
             if accepting != (self.nr_conns < self.worker_connections):
                 # Full: new connections wait in the listen backlog until one closes.
                 accepting = not accepting
@@ -156,26 +155,20 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
     def _answer(self) -> None:
         """A request thread: answer the connections the main loop hands over, one request
         each, and put each kept-alive one back in the epoll."""
-        after_read, me = False, threading.get_ident()
+        after_read = False
         while True:
             conn, after_read = self._next(after_read)
             if conn is _STOP:
                 return
             if isinstance(conn, Unsent):
-                self._hold(me, conn.conn)
-                try:
+                with self._held.holding(conn.conn):
                     self._send_rest(conn)
-                finally:
-                    self._hold(me, None)
                 continue
             try:
-                self._hold(me, conn)
-                try:
+                with self._held.holding(conn):
                     if not conn.initialized:
                         conn.init()  # blocking from here on; SSL wrapped if configured
                     keepalive, conn = self.handle(conn)  # gthread's: answers its own errors
-                finally:
-                    self._hold(me, None)
                 if keepalive is LATER:
                     continue  # the confirmation answers it and re-arms it
                 if keepalive and self.alive:
@@ -214,34 +207,6 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         for conn in list(self._keep.values()):
             if conn.timeout <= now:
                 self._close(conn)  # takes it out of _keep
-
-    def _hold(self, me: int, conn: TConn | None) -> None:
-        with self._held_lock:  # so that a connection let go of is never shut after
-            if conn is None:
-                del self._held[me]
-            else:
-                self._held[me] = (conn, time.monotonic())
-
-    def _expire_stalled(self) -> None:
-        """Shut the socket of a connection a thread has held longer than the keep-alive time
-        or the worker timeout, whichever is longer (a client gone silent mid-request, or not
-        reading its answer; a half-open connection looks the same): the thread's blocked
-        recv or send returns and it takes the next.
-
-        Not a socket timeout: with one, CPython polls before every recv and send (measured:
-        a tenth of the ingest rate, BENCHMARKS.md). Requests here are small, and what an app
-        waits for (the broker's confirm, the database) has a timeout of its own below it.
-        """
-        since_before = time.monotonic() - self._stall_seconds
-        with self._held_lock:
-            for conn, since in self._held.values():
-                if since < since_before:
-                    try:
-                        # The kernel's socket only: SSLSocket.shutdown() would also drop its
-                        # TLS state under the thread still using it.
-                        socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)
-                    except OSError:  # closed meanwhile
-                        pass
 
     def _shutdown(self) -> None:
         for listener, _ in self._listeners.values():

@@ -1,15 +1,10 @@
 """The purchase API in-process, publishing to this run's real RabbitMQ vhost."""
-import gc
 import json
 import uuid
 
 import pytest
 from django.conf import settings
-from django.http import HttpRequest
-from django.http.response import HttpResponseBase
 from django.test import Client, override_settings
-from django.views import View
-from rest_framework.request import Request
 
 from purchases.events import DB_QUEUE, TASK_NAME
 from purchases.models import Purchase
@@ -223,40 +218,3 @@ def test_the_bench_ceiling_answers_201_and_records_nothing(client, broker):
     assert response.status_code == 201
     assert queue_depth(broker, DB_QUEUE) == before
     assert not Purchase.objects.exists()
-
-
-@pytest.fixture
-def cyclic_garbage():
-    """What the cyclic garbage collector finds unreachable while the test runs."""
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)  # keeps what it would free in gc.garbage
-
-    def found() -> list:
-        gc.collect()
-        return list(gc.garbage)
-
-    try:
-        yield found
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("method, path, data, status", [
-    ("POST", PATH.format(store=5, customer=5123, date="20210101"), body(GOOD_ITEMS), 201),
-    ("POST", PATH.format(store=5, customer=5123, date="20210101"), "{not json", 400),
-    ("GET", "/healthz", "", 200),
-    ("GET", "/items/store/5", "", 503),  # no analytics in this test
-], ids=["201", "400", "health", "query"])
-def test_a_request_leaves_nothing_for_the_cyclic_garbage_collector(broker, cyclic_garbage,
-                                                                   method, path, data, status):
-    # In the web process the collector's walks over such leftovers cost ~8% of its CPU
-    # (tigle_project/heap.py); freed by reference counting, they cost nothing more.
-    from tigle_project.tests.test_wsgi import call
-
-    with override_settings(ANALYTICS_ADDRESS=["127.0.0.1:1"], TIGLE_ANALYTICS_TIMEOUT=0.2):
-        assert call(method, path, data.encode())[0] == status
-    left = [type(o).__name__ for o in cyclic_garbage()
-            if isinstance(o, (HttpRequest, HttpResponseBase, Request, View))]
-    assert left == []

@@ -7,13 +7,11 @@ racing to answer the same requests), no publish hangs and none reports success f
 message the broker lacks."""
 from __future__ import annotations
 
-import gc
 import random
 import secrets
 import threading
 import time
 import urllib.parse
-import weakref
 
 import pytest
 from django.conf import settings
@@ -84,38 +82,6 @@ def test_a_nack_fails_that_publish_only(routes):
     finally:
         pipeline.close("test over")
     assert bodies_in(queue) == {"taken"}
-
-
-def test_a_confirmation_is_told_its_outcome_once_whenever_it_asks():
-    told = []
-    early = Confirmation()
-    early.then(told.append)
-    assert told == []
-    early.settle(None)
-    early.settle("too late")  # one outcome: the first
-    late = Confirmation()
-    late.settle("refused")
-    late.then(told.append)
-    assert told == [None, "refused"]
-
-
-def test_a_settled_confirmation_lets_go_of_the_callback_that_holds_it():
-    # The web worker's callback holds the waiting response, which holds the confirmation:
-    # kept after settling, that cycle would wait for the cyclic garbage collector.
-    class Waiting:
-        pass
-
-    waiting = Waiting()
-    waiting.confirmation = Confirmation()
-    waiting.confirmation.then(lambda error, waiting=waiting: None)
-    gone = weakref.ref(waiting)
-    gc.disable()  # only reference counting frees it now
-    try:
-        waiting.confirmation.settle(None)
-        del waiting
-        assert gone() is None
-    finally:
-        gc.enable()
 
 
 def test_a_confirmation_settles_with_the_ack_the_nack_or_the_silence(proxy, routes):

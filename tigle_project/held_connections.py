@@ -1,0 +1,53 @@
+"""Which connection each request thread of the web worker holds, and since when; and ending
+the hold of a client gone silent (gunicorn_worker.LeanThreadWorker).
+
+Request threads block on their sockets. A client that stops halfway through its request (or a
+half-open connection, or one not reading its answer) would hold its thread for good, and as
+many of them as threads would stop the process. The worker's main loop calls expire() once a
+second; it shuts the kernel socket of a connection held too long, so the thread's recv or send
+returns. Not a socket timeout: with one, CPython polls before every recv and send (measured:
+a tenth of the ingest rate, BENCHMARKS.md).
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from gunicorn.workers.gthread import TConn
+
+
+class HeldConnections:
+    def __init__(self, limit_seconds: float) -> None:
+        self.limit_seconds = limit_seconds
+        # Thread -> (connection, since when). Under the lock, so that a connection let go of
+        # (re-armed, handed to a confirmation) is never shut after.
+        self._held: dict[int, tuple[TConn, float]] = {}
+        self._lock = threading.Lock()
+
+    def holding(self, conn: TConn) -> HeldConnections:
+        """`with held.holding(conn):` around the thread's work on conn. A plain context
+        manager, not a generator: it runs twice per request."""
+        with self._lock:
+            self._held[threading.get_ident()] = (conn, time.monotonic())
+        return self
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *_) -> None:
+        with self._lock:
+            del self._held[threading.get_ident()]
+
+    def expire(self) -> None:
+        """Shut the socket of each connection held longer than the limit."""
+        since_before = time.monotonic() - self.limit_seconds
+        with self._lock:
+            for conn, since in self._held.values():
+                if since < since_before:
+                    try:
+                        # The kernel's socket only: SSLSocket.shutdown() would also drop its
+                        # TLS state under the thread still using it.
+                        socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)
+                    except OSError:  # closed meanwhile
+                        pass
