@@ -227,15 +227,23 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
 
 
 def _buffered(conn: TConn) -> bool:
-    """Whether the connection's parser holds bytes of a next request (HTTP pipelining).
+    """Whether bytes of a next request are already read off the socket (HTTP pipelining):
+    decrypted and waiting inside a TLS socket, or in the parser's buffer.
 
-    What it holds starts with the rest of the last request's body when the app did not read
-    it all (the parser skips it before the next request); only bytes past that are a next
-    request. A chunked body's end is not known here: such a connection waits in the epoll.
+    What the parser holds starts with the rest of the last request's body when the app did
+    not read it all (the parser skips it before the next request). With a Content-Length
+    only bytes past that are a next request. A chunked body's end is known only by parsing
+    it: anything held goes to a thread, which skips what is left of the body; a client
+    waiting for its answer has sent it all.
     """
+    pending = getattr(conn.sock, "pending", None)  # ssl.SSLSocket's
+    if pending is not None and pending():
+        return True
     parser = conn.parser
     if parser is None or parser.mesg is None:
         return False
     held = parser.unreader.buf.seek(0, os.SEEK_END)
     reader = parser.mesg.body.reader
-    return isinstance(reader, LengthReader) and held > reader.length
+    if isinstance(reader, LengthReader):
+        return held > reader.length
+    return held > 0

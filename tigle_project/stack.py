@@ -127,12 +127,14 @@ class Process:
             time.sleep(0.1)
 
 
-def wait_http(url: str, process: Process, timeout: float = 30) -> None:
-    """Wait until the URL answers at all (any status): the web process is serving."""
+def wait_http(url: str, process: Process, timeout: float = 30, context=None) -> None:
+    """Wait until the URL answers at all (any status): the web process is serving.
+
+    context: the ssl.SSLContext for an https URL (a test's own certificate)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            urllib.request.urlopen(url, timeout=2)
+            urllib.request.urlopen(url, timeout=2, context=context)
             return
         except urllib.error.HTTPError:
             return

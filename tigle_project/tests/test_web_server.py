@@ -1,61 +1,27 @@
 """The web server as configured (gunicorn_conf.py, the LeanThreadWorker): more kept-alive
 clients than threads are all served, an idle worker still reports that it is alive, and a
-request in flight at SIGTERM is answered before the worker exits.
+request in flight at SIGTERM is answered before the worker exits (pipelining:
+test_web_pipelining.py).
 
 The view answers in the bench's ceiling mode: these tests are about the server, not the app.
 """
 from __future__ import annotations
 
 import http.client
-import os
-import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tigle_project.stack import Process, free_port, wait_http, web_argv
-
-PATH = "/purchase/7/customer/42/date/20260101"
-BODY = b'{"items": [{"ItemID": "5", "numberOfItems": 2}]}'
-# gunicorn kills a worker that has not reported for this long; the worker reports every 1 s.
-WORKER_TIMEOUT = 2
-
-
-def web(tmp_path, name: str, *options: str, processes: int = 2) -> tuple[Process, int]:
-    port = free_port()
-    env = {**os.environ, "TIGLE_BENCH_CEILING": "1", "TIGLE_VAR_DIR": str(tmp_path),
-           "WEB_CONCURRENCY": str(processes), "WEB_THREADS": "4"}
-    process = Process(name, [*web_argv(port), "--timeout", str(WORKER_TIMEOUT), *options], env,
-                      tmp_path / f"{name}.log").start()
-    wait_http(f"http://127.0.0.1:{port}{PATH}", process)
-    return process, port
-
-
-@pytest.fixture
-def server(tmp_path):
-    process, port = web(tmp_path, "web")
-    yield process, port
-    process.stop()
-
-
-def response_raw(client: socket.socket) -> bytes:
-    """One whole response: headers and body may come in separate segments."""
-    data = b""
-    while b"\r\n\r\n" not in data and (chunk := client.recv(65536)):
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))
-    while len(body) < length and (chunk := client.recv(65536)):
-        body += chunk
-    return head + b"\r\n\r\n" + body
-
-
-def request_raw(client: socket.socket) -> bytes:
-    client.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY)
-    return response_raw(client)
+from tigle_project.tests.web_process import (
+    BODY,
+    PATH,
+    WORKER_TIMEOUT,
+    request_raw,
+    response_raw,
+    web,
+)
 
 
 def store_day(port: int, requests: int) -> list[int]:
@@ -247,18 +213,3 @@ def test_the_access_log_check_matches_gunicorns_logger():
     cfg = Config()
     cfg.set("statsd_host", "127.0.0.1:8125")  # another logger class: it decides per call
     assert access_logged(cfg)
-
-
-def test_pipelined_requests_are_all_answered_in_order(server):
-    """HTTP/1.1 lets a client send its next requests before the answers: the parser reads
-    them off the socket with the first, where the epoll cannot see them."""
-    _, port = server
-    post = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
-    get = b"GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-        client.sendall(post + get + post)
-        data = b""
-        while len(re.findall(rb"HTTP/1\.1 \d{3} ", data)) < 3 and (chunk := client.recv(65536)):
-            data += chunk
-    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"201", b"404", b"201"]
