@@ -25,7 +25,7 @@ from kombu import Connection
 
 from loadtest.bench_probes import AMQP, vhost_delete, vhost_reset
 from loadtest.cpu import named_cpu
-from purchases.confirm_pipeline import FrameList
+from purchases.amqp_publish_frames import FrameList
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, event_new
 
 VHOST = "tigle-broker-probe"

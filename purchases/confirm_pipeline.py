@@ -13,22 +13,25 @@ several messages costs the broker far less than as many writes of one: at 1,000 
 messages/s into the fanout (queue and stream, both consumed), 0.55 ms of broker CPU per
 message written one at a time, 0.38 in pairs, 0.28 in fours (BENCHMARKS.md). A request
 still answers only once its own message is confirmed.
+
+Here: the gathering and the writes, the reader and deadline threads, and failing every open
+publish when the connection is lost. Framing is purchases/amqp_publish_frames.py's; answering
+the open publishes from the acks, nacks and returns is purchases/confirm_answers.py's.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass
 
 import amqp
 from amqp import spec
 from amqp.method_framing import frame_writer
-from amqp.serialization import dumps
 from kombu import Connection
 
+from purchases.amqp_publish_frames import FrameList, publish_arguments
+from purchases.confirm_answers import ConfirmAnswers, Waiter
 from purchases.events import DB_QUEUE, EXCHANGE
 from tigle_project.answer_later import Confirmation
 
@@ -42,33 +45,8 @@ GATHER_SECONDS = 0.002
 WATCH_SECONDS = 0.25
 
 
-@functools.lru_cache(maxsize=16)
-def _publish_arguments(routing: tuple[str, str]) -> bytes:
-    """basic.publish's encoded arguments (mandatory): the same few routes every time."""
-    return dumps("Bssbb", (0, *routing, True, False))
-
-
-class FrameList:
-    """The transport py-amqp's frame writer writes to: frames wait here for the next write."""
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def write(self, data) -> None:
-        self.frames.append(bytes(data))  # the writer reuses its buffer for the next frame
-
-
 class PublishFailed(Exception):
     """The broker did not take the message; the outcome may be unknown (no confirm came)."""
-
-
-@dataclass(eq=False)
-class _Waiter:
-    timeout: float
-    deadline: float
-    done: threading.Event | None = None
-    error: str | None = None
-    confirmation: Confirmation | None = None
 
 
 def close_abruptly(connection: Connection) -> None:
@@ -80,10 +58,11 @@ def close_abruptly(connection: Connection) -> None:
         pass
 
 
-class ConfirmPipeline:
+class ConfirmPipeline(ConfirmAnswers):
     """One confirm-mode channel shared by a process's request threads."""
 
     def __init__(self, connection: Connection, timeout: float) -> None:
+        super().__init__()
         self.connection = connection
         # Kept: kombu's Connection.connection property reconnects when read after a close.
         self._amqp: amqp.Connection = connection.connection
@@ -114,9 +93,7 @@ class ConfirmPipeline:
         self._gather_lock = threading.Lock()
         self._gathering = False  # a thread is about to write what has gathered
         self._close_lock = threading.Lock()
-        self._waiters: dict[int, _Waiter] = {}
         self._next_tag = 1
-        self._lowest_open = 1  # below it every tag is answered; only the reader moves it
         self._reader = threading.Thread(target=self._read, name="publish-confirms", daemon=True)
         self._reader.start()
         # A publish with a confirmation has no thread waiting out its timeout: this one does.
@@ -132,11 +109,11 @@ class ConfirmPipeline:
         timeout, with why not)."""
         deadline = time.monotonic() + timeout
         if confirmation is None:
-            waiter = _Waiter(timeout, deadline, done=threading.Event())
+            waiter = Waiter(timeout, deadline, done=threading.Event())
         else:
-            waiter = _Waiter(timeout, deadline, confirmation=confirmation)
+            waiter = Waiter(timeout, deadline, confirmation=confirmation)
         message = amqp.Message(body, application_headers=headers, **properties)
-        arguments = _publish_arguments(routing)
+        arguments = publish_arguments(routing)
         with self._gather_lock:
             if self.broken:
                 raise PublishFailed(self.broken)
@@ -223,34 +200,3 @@ class ConfirmPipeline:
             if oldest is not None and time.monotonic() > oldest.deadline:
                 # Its outcome is unknown; so is every other one still open on this connection.
                 self.close(f"no confirm within {oldest.timeout}s")
-
-    def _answer(self, tag: int, error: str | None) -> None:
-        waiter = self._waiters.pop(tag, None)
-        if waiter is not None:
-            if error is not None and waiter.error is None:
-                waiter.error = error
-            if waiter.confirmation is not None:
-                waiter.confirmation.settle(waiter.error)
-            else:
-                waiter.done.set()
-
-    def _answer_up_to(self, tag: int, multiple: bool, error: str | None) -> None:
-        if not multiple:
-            self._answer(tag, error)
-            return
-        first, self._lowest_open = self._lowest_open, max(self._lowest_open, tag + 1)
-        for answered in range(first, tag + 1):
-            self._answer(answered, error)
-
-    def _on_ack(self, tag: int, multiple: bool) -> None:
-        self._answer_up_to(tag, multiple, None)
-
-    def _on_nack(self, tag: int, multiple: bool) -> None:
-        self._answer_up_to(tag, multiple, "the broker refused the message (nack)")
-
-    def _on_return(self, exc: Exception, exchange: str, routing_key: str,
-                   message: amqp.Message) -> None:
-        # RabbitMQ sends the return before the ack of the same message.
-        waiter = self._waiters.get(int(message.properties.get("message_id", 0)))
-        if waiter is not None:
-            waiter.error = f"no queue took it: {exc}"
