@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 
 from analytics.checkpoint import (
@@ -20,6 +21,12 @@ from analytics.stream import StreamReader
 
 log = logging.getLogger("analytics")
 STOP_GRACE_SECONDS = 5
+# A query's threads (the gRPC poller's, then a pool thread) each take the interpreter from the
+# stream reader, whose batches hold it for 6-12 ms under full ingest. At Python's default of
+# 5 ms each could wait that long: gRPC top-N p99 2.3-3.4 ms at real-time priority, nearly all
+# of it before the handler ran; at 0.1 ms, 1.6-1.9 ms (BENCHMARKS.md). A switch is forced only
+# while another thread waits, so the reader pays for it only when queries come.
+GIL_SWITCH_SECONDS = 0.0001
 
 
 def state_load(config: Config) -> State:
@@ -40,6 +47,7 @@ def state_load(config: Config) -> State:
 
 
 def serve(config: Config) -> int:
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -69,7 +77,7 @@ def serve(config: Config) -> int:
 
     thread = threading.Thread(target=read, name="stream-reader")
     thread.start()
-    log.info("analytics serving")
+    log.info("analytics serving (GIL switch interval %.1f ms)", sys.getswitchinterval() * 1000)
     stop.wait()
     log.info("stopping: final checkpoint, then the server")
     health_serving(health, False)
