@@ -22,8 +22,8 @@ A purchase is answered after its thread has moved on (answer_later.py; the worke
 is gunicorn_answer_later.py), so no request thread sleeps through a confirm.
 
 Written against gunicorn 23.0 (requirements.txt pins it): it reuses ThreadWorker's handle()
-and TConn, and gunicorn_answer_later.py copies its handle_request, so an upgrade must
-re-read them (gunicorn 27 measured slower here: BENCHMARKS.md).
+and TConn, gunicorn_answer_later.py copies its handle_request and held_connections.py
+TConn.init, so an upgrade must re-read them (gunicorn 27 measured slower here: BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from gunicorn.workers import base
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from tigle_project.gunicorn_answer_later import LATER, AnswerLater, Unsent
-from tigle_project.held_connections import HeldConnections
+from tigle_project.held_connections import HandshakeBoundConn, HeldConnections
 
 NOTIFY_EVERY_SECONDS = 1.0
 _ARMED = select.EPOLLIN | select.EPOLLONESHOT
@@ -115,7 +115,7 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
             if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        conn = TConn(self.cfg, sock, client, server)
+        conn = HandshakeBoundConn(self.cfg, sock, client, server, self._held.limit_seconds)
         with self._conns_lock:
             self.nr_conns += 1
         # Unlike gthread, a connection that never sends is closed after the keep-alive time.
@@ -174,8 +174,10 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
                 if keepalive and self.alive:
                     self._rearm(conn)
                     continue
-            except Exception:  # a TLS handshake, or the epoll closed at shutdown: not the thread
-                if self.alive:
+            except Exception as exc:  # a TLS handshake, or the epoll closed at shutdown
+                if conn.parser is None and isinstance(exc, OSError):  # in init: the client's
+                    self.log.debug("TLS handshake with %s: %r", conn.client, exc)
+                elif self.alive:
                     self.log.exception("dropping the connection from %s", conn.client)
             self._close(conn)
 

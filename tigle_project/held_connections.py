@@ -7,6 +7,10 @@ many of them as threads would stop the process. The worker's main loop calls exp
 second; it shuts the kernel socket of a connection held too long, so the thread's recv or send
 returns. Not a socket timeout: with one, CPython polls before every recv and send (measured:
 a tenth of the ingest rate, BENCHMARKS.md).
+
+A TLS handshake that wrap_socket does itself (`do_handshake_on_connect`) runs before the
+connection holds its TLS socket, out of expire()'s reach: HandshakeBoundConn bounds it with
+a socket timeout instead, once per connection.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ import socket
 import threading
 import time
 
+from gunicorn import http
+from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import TConn
 
 
@@ -51,3 +57,23 @@ class HeldConnections:
                         socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)
                     except OSError:  # closed meanwhile
                         pass
+
+
+class HandshakeBoundConn(TConn):
+    """gthread's connection; a handshake inside wrap_socket is given limit_seconds."""
+
+    def __init__(self, cfg, sock, client, server, limit_seconds: float) -> None:
+        super().__init__(cfg, sock, client, server)
+        self.limit_seconds = limit_seconds
+
+    def init(self) -> None:
+        if not (self.cfg.is_ssl and self.cfg.do_handshake_on_connect):
+            super().init()
+            return
+        # TConn.init, with a timeout on the socket while wrap_socket shakes hands.
+        self.initialized = True
+        if self.parser is None:
+            self.sock.settimeout(self.limit_seconds)
+            self.sock = gunicorn_sock.ssl_wrap_socket(self.sock, self.cfg)
+            self.sock.settimeout(None)
+            self.parser = http.RequestParser(self.cfg, self.sock, self.client)

@@ -1,0 +1,74 @@
+"""The web server over TLS (gunicorn's --certfile/--keyfile; production ends TLS at the load
+balancer): pipelined requests are answered, and a client stalled in the handshake gives its
+thread back, whether the handshake runs on the first read (gunicorn's default) or inside
+wrap_socket (--do-handshake-on-connect)."""
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from tigle_project.tests.test_web_pipelining import NOT_FOUND
+from tigle_project.tests.web_process import POST, request_raw, statuses_read, web
+
+
+def tls_files(folder) -> tuple[str, str]:
+    """A self-signed key and certificate for 127.0.0.1."""
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(key), str(cert)
+
+
+def tls_web(tmp_path, name: str, *options: str) -> tuple[object, int, ssl.SSLContext]:
+    key, cert = tls_files(tmp_path)
+    client_tls = ssl.create_default_context(cafile=cert)
+    process, port = web(tmp_path, name, "--keyfile", key, "--certfile", cert, *options,
+                        processes=1, tls=client_tls)
+    return process, port, client_tls
+
+
+def test_pipelined_requests_over_tls_are_all_answered(tmp_path):
+    # gunicorn reads 8,192 bytes at a time; requests filling exactly that, sent in one TLS
+    # record with more behind them, leave the rest decrypted inside the TLS socket: neither
+    # in the parser's buffer nor readable for the epoll.
+    process, port, client_tls = tls_web(tmp_path, "web-tls")
+    pad = b"X-Pad: " + b"p" * 100 + b"\r\n"
+    first = [NOT_FOUND] * 7
+    filler = 8192 - sum(map(len, first)) - len(NOT_FOUND)
+    first.append(NOT_FOUND[:-2] + b"X-Fill: " + b"f" * (filler - 10) + b"\r\n\r\n")
+    assert sum(map(len, first)) == 8192
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                client_tls.wrap_socket(raw, server_hostname="127.0.0.1") as client:
+            client.sendall(b"".join(first) + NOT_FOUND[:-2] + pad + b"\r\n" + POST)
+            assert statuses_read(client, 10) == [b"404"] * 9 + [b"201"]
+    finally:
+        process.stop()
+
+
+@pytest.mark.parametrize("handshake", [[], ["--do-handshake-on-connect"]],
+                         ids=["on the first read", "on connect"])
+def test_a_client_stalled_in_the_tls_handshake_frees_its_thread(tmp_path, handshake):
+    # One thread; a client sends the first bytes of a ClientHello and nothing more. After the
+    # worker timeout (2 s here, longer than this keep-alive time) the thread gives it up.
+    process, port, client_tls = tls_web(tmp_path, "web-tls-stall", "--threads", "1",
+                                        "--keep-alive", "1", *handshake)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            stalled.sendall(b"\x16\x03\x01")
+            time.sleep(0.3)  # the thread now waits for the rest of the handshake
+            started = time.monotonic()
+            with client_tls.wrap_socket(raw, server_hostname="127.0.0.1") as waiting:
+                assert request_raw(waiting).startswith(b"HTTP/1.1 201")
+            assert 0.5 < time.monotonic() - started < 5
+            assert stalled.recv(1) == b""  # closed, not answered
+        assert "Traceback" not in process.log_text()
+    finally:
+        process.stop()
