@@ -6,9 +6,10 @@ A mixin for LeanThreadWorker (gunicorn_worker.py), which provides the request qu
 (`_requests`, where an Unsent goes for a thread to finish), `_conns_lock`, the count of
 waiting responses (`_waiting`), and `_rearm` / `_close` for the connection afterwards.
 
-handle_request is gunicorn 23's gthread method but for the lines marked answer_later, and
-the settings it reads on every request read once (`settings_read`; marked once): an upgrade
-must re-read it.
+handle_request is gunicorn 23's gthread method but for the lines marked answer_later, a
+chunked body left unread drained or the connection closed (pipelining.py), and the settings
+it reads on every request read once (`settings_read`; marked once): an upgrade must re-read
+it.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from gunicorn.http import wsgi
 from gunicorn.workers.gthread import TConn
 
 from tigle_project import answer_later
+from tigle_project.pipelining import chunked_body_drained
 
 LATER = "answered later"  # handle_request's keep-alive answer when the response waits
 
@@ -95,6 +97,8 @@ class AnswerLater:
                 resp.force_close()
 
             respiter = self.wsgi(environ, resp.start_response)
+            if not chunked_body_drained(req, conn.sock):  # pipelining.py
+                resp.force_close()
             pending = environ.get(answer_later.PENDING)
             if pending is not None:  # answer_later
                 resp.sock = _Rendered()

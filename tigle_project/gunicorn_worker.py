@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import os
 import queue
 import select
 import socket
@@ -37,12 +36,12 @@ import sys
 import threading
 import time
 
-from gunicorn.http.body import LengthReader
 from gunicorn.workers import base
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from tigle_project.gunicorn_answer_later import LATER, AnswerLater, Unsent
 from tigle_project.held_connections import HandshakeBoundConn, HeldConnections
+from tigle_project.pipelining import next_request_buffered
 
 NOTIFY_EVERY_SECONDS = 1.0
 _ARMED = select.EPOLLIN | select.EPOLLONESHOT
@@ -175,14 +174,14 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
                     self._rearm(conn)
                     continue
             except Exception as exc:  # a TLS handshake, or the epoll closed at shutdown
-                if conn.parser is None and isinstance(exc, OSError):  # in init: the client's
+                if conn.handshaking and isinstance(exc, OSError):  # the client's doing
                     self.log.debug("TLS handshake with %s: %r", conn.client, exc)
                 elif self.alive:
                     self.log.exception("dropping the connection from %s", conn.client)
             self._close(conn)
 
     def _rearm(self, conn: TConn) -> None:
-        if _buffered(conn):
+        if next_request_buffered(conn):
             # A pipelined request the parser has already read off the socket: the epoll
             # would never report it. Straight back to the threads, in its turn.
             self._requests.put(conn)
@@ -227,25 +226,3 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
             time.sleep(0.05)
         self._epoll.close()
 
-
-def _buffered(conn: TConn) -> bool:
-    """Whether bytes of a next request are already read off the socket (HTTP pipelining):
-    decrypted and waiting inside a TLS socket, or in the parser's buffer.
-
-    What the parser holds starts with the rest of the last request's body when the app did
-    not read it all (the parser skips it before the next request). With a Content-Length
-    only bytes past that are a next request. A chunked body's end is known only by parsing
-    it: anything held goes to a thread, which skips what is left of the body; a client
-    waiting for its answer has sent it all.
-    """
-    pending = getattr(conn.sock, "pending", None)  # ssl.SSLSocket's
-    if pending is not None and pending():
-        return True
-    parser = conn.parser
-    if parser is None or parser.mesg is None:
-        return False
-    held = parser.unreader.buf.seek(0, os.SEEK_END)
-    reader = parser.mesg.body.reader
-    if isinstance(reader, LengthReader):
-        return held > reader.length
-    return held > 0

@@ -65,15 +65,23 @@ class HandshakeBoundConn(TConn):
     def __init__(self, cfg, sock, client, server, limit_seconds: float) -> None:
         super().__init__(cfg, sock, client, server)
         self.limit_seconds = limit_seconds
+        # In wrap_socket's handshake: what fails there is the client's, not the server's.
+        self.handshaking = False
 
     def init(self) -> None:
         if not (self.cfg.is_ssl and self.cfg.do_handshake_on_connect):
             super().init()
             return
-        # TConn.init, with a timeout on the socket while wrap_socket shakes hands.
+        # TConn.init and gunicorn's ssl_wrap_socket, with a timeout on the socket while it
+        # shakes hands.
         self.initialized = True
         if self.parser is None:
+            context = gunicorn_sock.ssl_context(self.cfg)  # a bad certificate raises here
             self.sock.settimeout(self.limit_seconds)
-            self.sock = gunicorn_sock.ssl_wrap_socket(self.sock, self.cfg)
+            self.handshaking = True
+            self.sock = context.wrap_socket(self.sock, server_side=True,
+                                            suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+                                            do_handshake_on_connect=True)
+            self.handshaking = False
             self.sock.settimeout(None)
             self.parser = http.RequestParser(self.cfg, self.sock, self.client)

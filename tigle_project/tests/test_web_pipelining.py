@@ -5,8 +5,9 @@ the web worker must notice it (gunicorn_worker._buffered) or the client waits fo
 from __future__ import annotations
 
 import socket
+import time
 
-from tigle_project.tests.web_process import PATH, POST, statuses_read
+from tigle_project.tests.web_process import PATH, POST, request_raw, statuses_read, web
 
 NOT_FOUND = b"GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -18,13 +19,41 @@ def test_pipelined_requests_are_all_answered_in_order(server):
         assert statuses_read(client, 3) == [b"201", b"404", b"201"]
 
 
+CHUNKED = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n").encode() + b"5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n"
+
+
 def test_a_request_pipelined_behind_a_chunked_body_is_answered(server):
-    # The view does not read the body; the parser skips it before the next request.
+    # The view does not read the body; the worker reads what has arrived of it.
     _, port = server
-    chunked = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               "Transfer-Encoding: chunked\r\n\r\n").encode() + b"5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n"
+    chunked = CHUNKED
     with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
         client.sendall(chunked + NOT_FOUND)
         assert statuses_read(client, 2) == [b"201", b"404"]
         client.sendall(chunked + chunked + POST)
         assert statuses_read(client, 3) == [b"201", b"201", b"201"]
+
+
+def test_an_idle_client_after_a_chunked_body_holds_no_thread(tmp_path):
+    # One thread: a client that sent a chunked body (unread by the view) and went quiet must
+    # not hold it waiting for a next request.
+    process, port = web(tmp_path, "web-chunked-idle", "--threads", "1", "--keep-alive", "5",
+                        processes=1)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as other:
+            idle.sendall(CHUNKED)
+            assert statuses_read(idle, 1) == [b"201"]
+            started = time.monotonic()
+            assert request_raw(other).startswith(b"HTTP/1.1 201")
+            assert time.monotonic() - started < 1
+    finally:
+        process.stop()
+
+
+def test_a_chunked_body_still_coming_ends_the_connection_with_its_answer(server):
+    _, port = server
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(CHUNKED[:CHUNKED.index(b"0\r\n")])  # no last chunk yet
+        head = client.recv(65536)
+        assert head.startswith(b"HTTP/1.1 201") and b"Connection: close" in head, head

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tigle_project.tests.test_web_pipelining import NOT_FOUND
-from tigle_project.tests.web_process import POST, request_raw, statuses_read, web
+from tigle_project.tests.web_process import PATH, POST, request_raw, statuses_read, web
 
 
 def tls_files(folder) -> tuple[str, str]:
@@ -70,5 +70,52 @@ def test_a_client_stalled_in_the_tls_handshake_frees_its_thread(tmp_path, handsh
             assert 0.5 < time.monotonic() - started < 5
             assert stalled.recv(1) == b""  # closed, not answered
         assert "Traceback" not in process.log_text()
+    finally:
+        process.stop()
+
+
+def test_an_idle_client_after_an_unread_body_over_tls_holds_no_thread(tmp_path):
+    # The view does not read this body; what is left of it waits decrypted in the TLS
+    # socket, and is not a next request.
+    key, cert = tls_files(tmp_path)
+    client_tls = ssl.create_default_context(cafile=cert)
+    body = b"x" * 12_000
+    post = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+    def idle_client(port):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client = client_tls.wrap_socket(raw, server_hostname="127.0.0.1")
+        client.sendall(post)
+        assert statuses_read(client, 1) == [b"201"]
+        return client
+
+    process, port = web(tmp_path, "web-tls-idle", "--keyfile", key, "--certfile", cert,
+                        "--threads", "1", "--keep-alive", "5", processes=1, tls=client_tls)
+    try:
+        with idle_client(port):
+            started = time.monotonic()  # its handshake, too, needs the thread
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                    client_tls.wrap_socket(raw, server_hostname="127.0.0.1") as other:
+                assert request_raw(other).startswith(b"HTTP/1.1 201")
+            assert time.monotonic() - started < 1
+    finally:
+        process.stop()
+
+
+@pytest.mark.parametrize("handshake", [[], ["--do-handshake-on-connect"]],
+                         ids=["on the first read", "on connect"])
+def test_a_certificate_the_server_cannot_load_is_logged(tmp_path, handshake):
+    # gunicorn loads the key and certificate for each connection.
+    process, port, client_tls = tls_web(tmp_path, "web-tls-gone", *handshake)
+    try:
+        (tmp_path / "key.pem").unlink()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with pytest.raises(OSError):
+                client_tls.wrap_socket(raw, server_hostname="127.0.0.1")
+        deadline = time.monotonic() + 10
+        while "No such file or directory" not in process.log_text():
+            assert time.monotonic() < deadline, process.log_text()[-2000:]
+            time.sleep(0.1)
     finally:
         process.stop()
