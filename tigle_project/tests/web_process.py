@@ -26,7 +26,11 @@ def web(tmp_path, name: str, *options: str, processes: int = 2,
            "WEB_CONCURRENCY": str(processes), "WEB_THREADS": "4"}
     process = Process(name, [*web_argv(port), "--timeout", str(WORKER_TIMEOUT), *options], env,
                       tmp_path / f"{name}.log").start()
-    wait_http(f"{'https' if tls else 'http'}://127.0.0.1:{port}{PATH}", process, context=tls)
+    try:
+        wait_http(f"{'https' if tls else 'http'}://127.0.0.1:{port}{PATH}", process, context=tls)
+    except BaseException:
+        process.stop()  # started in a session of its own: nothing else would stop it
+        raise
     return process, port
 
 
