@@ -1,6 +1,6 @@
 """HTTP/1.1 pipelining: a client may send its next requests before the answers. What the
 parser has already read off the socket with one request is where the epoll cannot see it;
-the web worker must notice it (gunicorn_worker._buffered) or the client waits for good.
+the web worker must notice it (tigle_project/pipelining.py) or the client waits for good.
 (Over TLS: test_web_tls.py.)"""
 from __future__ import annotations
 
@@ -26,11 +26,10 @@ CHUNKED = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: applicatio
 def test_a_request_pipelined_behind_a_chunked_body_is_answered(server):
     # The view does not read the body; the worker reads what has arrived of it.
     _, port = server
-    chunked = CHUNKED
     with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-        client.sendall(chunked + NOT_FOUND)
+        client.sendall(CHUNKED + NOT_FOUND)
         assert statuses_read(client, 2) == [b"201", b"404"]
-        client.sendall(chunked + chunked + POST)
+        client.sendall(CHUNKED + CHUNKED + POST)
         assert statuses_read(client, 3) == [b"201", b"201", b"201"]
 
 

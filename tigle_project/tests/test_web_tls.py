@@ -77,8 +77,8 @@ def test_a_client_stalled_in_the_tls_handshake_frees_its_thread(tmp_path, handsh
 def test_an_idle_client_after_an_unread_body_over_tls_holds_no_thread(tmp_path):
     # The view does not read this body; what is left of it waits decrypted in the TLS
     # socket, and is not a next request.
-    key, cert = tls_files(tmp_path)
-    client_tls = ssl.create_default_context(cafile=cert)
+    process, port, client_tls = tls_web(tmp_path, "web-tls-idle", "--threads", "1",
+                                        "--keep-alive", "5")
     body = b"x" * 12_000
     post = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
@@ -90,8 +90,6 @@ def test_an_idle_client_after_an_unread_body_over_tls_holds_no_thread(tmp_path):
         assert statuses_read(client, 1) == [b"201"]
         return client
 
-    process, port = web(tmp_path, "web-tls-idle", "--keyfile", key, "--certfile", cert,
-                        "--threads", "1", "--keep-alive", "5", processes=1, tls=client_tls)
     try:
         with idle_client(port):
             started = time.monotonic()  # its handshake, too, needs the thread
