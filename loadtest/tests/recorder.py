@@ -1,4 +1,7 @@
-"""A small HTTP server that answers 201 to every POST and records what it received, when."""
+"""A small HTTP server that answers 201 to every POST and records what it received, when.
+
+Each answer sets a cookie, as a web behind a sticky load balancer might, so that a test can
+check that the load client, like the seed's, never sends one back."""
 from __future__ import annotations
 
 import json
@@ -13,6 +16,7 @@ class Received:
     at: float
     path: str
     body: dict
+    cookie: str | None = None
 
 
 @dataclass
@@ -43,12 +47,14 @@ def recorder_start(delay: float = 0.0) -> Recorder:
             if delay:
                 time.sleep(delay)
             with recorder.lock:
-                recorder.received.append(Received(time.time(), self.path, json.loads(body)))
+                recorder.received.append(Received(time.time(), self.path, json.loads(body),
+                                                  self.headers.get("Cookie")))
             answer = b'{"message": "ok"}'
             try:
                 self.send_response(201)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
+                self.send_header("Set-Cookie", "AWSALB=sticky; Path=/")
                 self.end_headers()
                 self.wfile.write(answer)
             except (BrokenPipeError, ConnectionResetError):

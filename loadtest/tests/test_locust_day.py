@@ -68,6 +68,7 @@ def test_it_runs_the_seeds_day_store_by_store_with_its_phases(recorder, tmp_path
             assert all(1 <= int(i["ItemID"]) < 500 and i["numberOfItems:"] == 1
                        for i in one.body["items"])
     assert_phases_in_order(stores, STORES)
+    assert [one.cookie for one in received if one.cookie] == []  # set on every answer
     # The seed's report, from the raw records, and the CSV, one line per request.
     assert "successful requests: 432" in result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
