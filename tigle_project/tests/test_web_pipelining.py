@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import time
 
-from tigle_project.tests.web_process import PATH, POST, request_raw, statuses_read, web
+from tigle_project.tests.web_process import PATH, POST, request_raw, statuses_read, web_running
 
 NOT_FOUND = b"GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -36,18 +36,15 @@ def test_a_request_pipelined_behind_a_chunked_body_is_answered(server):
 def test_an_idle_client_after_a_chunked_body_holds_no_thread(tmp_path):
     # One thread: a client that sent a chunked body (unread by the view) and went quiet must
     # not hold it waiting for a next request.
-    process, port = web(tmp_path, "web-chunked-idle", "--threads", "1", "--keep-alive", "5",
-                        processes=1)
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle, \
-                socket.create_connection(("127.0.0.1", port), timeout=10) as other:
-            idle.sendall(CHUNKED)
-            assert statuses_read(idle, 1) == [b"201"]
-            started = time.monotonic()
-            assert request_raw(other).startswith(b"HTTP/1.1 201")
-            assert time.monotonic() - started < 1
-    finally:
-        process.stop()
+    with web_running(tmp_path, "web-chunked-idle", "--threads", "1", "--keep-alive", "5",
+                     processes=1) as (_, port), \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as idle, \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as other:
+        idle.sendall(CHUNKED)
+        assert statuses_read(idle, 1) == [b"201"]
+        started = time.monotonic()
+        assert request_raw(other).startswith(b"HTTP/1.1 201")
+        assert time.monotonic() - started < 1
 
 
 def test_a_chunked_body_still_coming_ends_the_connection_with_its_answer(server):

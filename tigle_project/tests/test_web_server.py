@@ -20,7 +20,7 @@ from tigle_project.tests.web_process import (
     WORKER_TIMEOUT,
     request_raw,
     response_raw,
-    web,
+    web_running,
 )
 
 
@@ -48,8 +48,7 @@ def test_more_kept_alive_stores_than_threads_are_all_answered(server):
 
 
 def test_idle_connections_are_closed_after_the_keep_alive_time(tmp_path):
-    process, port = web(tmp_path, "web-keepalive", "--keep-alive", "1")
-    try:
+    with web_running(tmp_path, "web-keepalive", "--keep-alive", "1") as (_, port):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as used, \
                 socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
             assert request_raw(used).startswith(b"HTTP/1.1 201")
@@ -58,15 +57,12 @@ def test_idle_connections_are_closed_after_the_keep_alive_time(tmp_path):
             assert used.recv(1) == b""
             assert silent.recv(1) == b""
             assert time.monotonic() - started < 5
-    finally:
-        process.stop()
 
 
 def test_a_full_worker_takes_the_next_connection_once_one_closes(tmp_path):
     # One thread, three connections at most, so at most two kept alive after a request.
-    process, port = web(tmp_path, "web-full", "--threads", "1", "--worker-connections", "3",
-                        processes=1)
-    try:
+    with web_running(tmp_path, "web-full", "--threads", "1", "--worker-connections", "3",
+                     processes=1) as (_, port):
         first = socket.create_connection(("127.0.0.1", port), timeout=10)
         second = socket.create_connection(("127.0.0.1", port), timeout=10)
         assert request_raw(first).startswith(b"HTTP/1.1 201")
@@ -82,8 +78,6 @@ def test_a_full_worker_takes_the_next_connection_once_one_closes(tmp_path):
             assert response_raw(fourth).startswith(b"HTTP/1.1 201")
         second.close()
         silent.close()
-    finally:
-        process.stop()
 
 
 def test_an_idle_worker_is_not_taken_for_hung(server):
@@ -96,8 +90,8 @@ def test_an_idle_worker_is_not_taken_for_hung(server):
 
 
 def test_a_request_in_flight_at_sigterm_is_answered(tmp_path):
-    process, port = web(tmp_path, "web-stop")
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+    with web_running(tmp_path, "web-stop") as (process, port), \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         # Half a request: a worker thread takes the connection and waits for the rest.
         client.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
         time.sleep(0.5)
@@ -106,19 +100,17 @@ def test_a_request_in_flight_at_sigterm_is_answered(tmp_path):
         assert process.running
         client.sendall(b"Content-Type: application/json\r\nContent-Length: "
                        + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
-        answer = client.recv(65536)
-    assert answer.startswith(b"HTTP/1.1 201"), answer
-    process.popen.wait(timeout=15)
-    assert "Shutting down: Master" in process.log_text()
+        assert client.recv(65536).startswith(b"HTTP/1.1 201")
+        process.popen.wait(timeout=15)
+        assert "Shutting down: Master" in process.log_text()
 
 
 def test_a_client_gone_silent_mid_request_frees_its_thread(tmp_path):
     # One thread; a client sends half its headers and nothing more (a half-open connection
     # looks the same). After the worker timeout (2 s here, longer than this keep-alive time)
     # the thread gives it up and answers others.
-    process, port = web(tmp_path, "web-silent", "--threads", "1", "--keep-alive", "1",
-                        processes=1)
-    try:
+    with web_running(tmp_path, "web-silent", "--threads", "1", "--keep-alive", "1",
+                     processes=1) as (process, port):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as silent, \
                 socket.create_connection(("127.0.0.1", port), timeout=10) as waiting:
             silent.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
@@ -132,68 +124,63 @@ def test_a_client_gone_silent_mid_request_frees_its_thread(tmp_path):
             assert request_raw(waiting).startswith(b"HTTP/1.1 201")
             assert time.monotonic() - started < 0.5
         assert "Traceback" not in process.log_text()
-    finally:
-        process.stop()
 
 
 def test_a_read_goes_ahead_of_the_queued_purchases(tmp_path):
     # One thread, held by a request whose headers are still coming; purchases queue behind it.
     # Its access log has the order the thread answered in.
     access = tmp_path / "access.log"
-    process, port = web(tmp_path, "web-reads", "--threads", "1", "--access-logfile", str(access),
-                        processes=1)
     queued = []
-    try:
-        slow = socket.create_connection(("127.0.0.1", port), timeout=10)
-        slow.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
-        time.sleep(0.3)  # the thread now waits for the rest of these headers
-        for _ in range(100):
-            purchase = socket.create_connection(("127.0.0.1", port), timeout=10)
-            purchase.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                             f"application/json\r\nContent-Length: {len(BODY)}\r\n\r\n".encode()
-                             + BODY)
-            queued.append(purchase)
-        read = socket.create_connection(("127.0.0.1", port), timeout=10)
-        read.sendall(b"GET /items/store/0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        time.sleep(0.5)  # every request above is with the worker
-        slow.sendall(f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
-                     .encode() + BODY)
-        assert response_raw(slow).startswith(b"HTTP/1.1 201")
-        assert response_raw(read).startswith(b"HTTP/1.1 400")
-        assert all(response_raw(purchase).startswith(b"HTTP/1.1 201") for purchase in queued)
-        # gunicorn logs a request after its answer is sent: the last line may come a moment
-        # after the client has read it.
-        deadline = time.monotonic() + 10
-        while True:
-            order = [method for line in access.read_text().splitlines()
-                     for method, path in (("POST", PATH), ("GET", "/items/store/0"))
-                     if f'"{method} {path} ' in line]
-            if len(order) == 2 + len(queued) or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        assert order.count("POST") == 1 + len(queued) and order.count("GET") == 1
-        # First in, it would be last; a read goes before the queue as soon as the worker's
-        # loop has seen it (a purchase or two may be taken while it looks).
-        assert order.index("GET") <= 3, order[:10]
-    finally:
-        for purchase in queued:
-            purchase.close()
-        process.stop()
+    with web_running(tmp_path, "web-reads", "--threads", "1", "--access-logfile", str(access),
+                     processes=1) as (_, port):
+        try:
+            slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+            slow.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+            time.sleep(0.3)  # the thread now waits for the rest of these headers
+            for _ in range(100):
+                purchase = socket.create_connection(("127.0.0.1", port), timeout=10)
+                purchase.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                                 f"application/json\r\nContent-Length: {len(BODY)}\r\n\r\n".encode()
+                                 + BODY)
+                queued.append(purchase)
+            read = socket.create_connection(("127.0.0.1", port), timeout=10)
+            read.sendall(b"GET /items/store/0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            time.sleep(0.5)  # every request above is with the worker
+            slow.sendall(f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
+                         .encode() + BODY)
+            assert response_raw(slow).startswith(b"HTTP/1.1 201")
+            assert response_raw(read).startswith(b"HTTP/1.1 400")
+            assert all(response_raw(purchase).startswith(b"HTTP/1.1 201") for purchase in queued)
+            # gunicorn logs a request after its answer is sent: the last line may come a moment
+            # after the client has read it.
+            deadline = time.monotonic() + 10
+            while True:
+                order = [method for line in access.read_text().splitlines()
+                         for method, path in (("POST", PATH), ("GET", "/items/store/0"))
+                         if f'"{method} {path} ' in line]
+                if len(order) == 2 + len(queued) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert order.count("POST") == 1 + len(queued) and order.count("GET") == 1
+            # First in, it would be last; a read goes before the queue as soon as the worker's
+            # loop has seen it (a purchase or two may be taken while it looks).
+            assert order.index("GET") <= 3, order[:10]
+        finally:
+            for purchase in queued:
+                purchase.close()
 
 
 def test_an_access_log_asked_for_is_written(tmp_path):
     """The worker reads once whether gunicorn logs access; asked for, every request is there."""
     access = tmp_path / "access.log"
-    process, port = web(tmp_path, "web-access", "--access-logfile", str(access), processes=1)
-    try:
+    with web_running(tmp_path, "web-access", "--access-logfile", str(access),
+                     processes=1) as (_, port):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
             assert request_raw(client).startswith(b"HTTP/1.1 201")
         deadline = time.monotonic() + 10
         while f'"POST {PATH} HTTP/1.1" 201' not in (access.read_text() if access.exists() else ""):
             assert time.monotonic() < deadline, access.read_text() if access.exists() else "none"
             time.sleep(0.1)
-    finally:
-        process.stop()
 
 
 def test_the_access_log_check_matches_gunicorns_logger():

@@ -6,6 +6,8 @@ import os
 import re
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tigle_project.stack import Process, free_port, wait_http, web_argv
 
@@ -17,10 +19,13 @@ POST = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/j
 WORKER_TIMEOUT = 2
 
 
-def web(tmp_path, name: str, *options: str, processes: int = 2,
-        tls: ssl.SSLContext | None = None) -> tuple[Process, int]:
-    """A web process answering in the bench's ceiling mode: these tests are about the
-    server, not the app. tls: the client's context, when options give it a certificate."""
+@contextmanager
+def web_running(tmp_path, name: str, *options: str, processes: int = 2,
+                tls: ssl.SSLContext | None = None) -> Iterator[tuple[Process, int]]:
+    """(process, port) of a web process answering in the bench's ceiling mode (these tests
+    are about the server, not the app), stopped when the block ends: it runs in a session of
+    its own, so nothing else would stop it. tls: the client's context, when options give it
+    a certificate."""
     port = free_port()
     env = {**os.environ, "TIGLE_BENCH_CEILING": "1", "TIGLE_VAR_DIR": str(tmp_path),
            "WEB_CONCURRENCY": str(processes), "WEB_THREADS": "4"}
@@ -28,10 +33,9 @@ def web(tmp_path, name: str, *options: str, processes: int = 2,
                       tmp_path / f"{name}.log").start()
     try:
         wait_http(f"{'https' if tls else 'http'}://127.0.0.1:{port}{PATH}", process, context=tls)
-    except BaseException:
-        process.stop()  # started in a session of its own: nothing else would stop it
-        raise
-    return process, port
+        yield process, port
+    finally:
+        process.stop()
 
 
 def response_raw(client: socket.socket) -> bytes:
