@@ -61,7 +61,9 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         self._waiting = 0  # responses waiting for a confirmation; under _conns_lock
         # A client silent mid-request loses its thread after this (held_connections.py); the
         # worker timeout at least, so that a short keep-alive cannot cut a synchronous publish.
-        self._held = HeldConnections(max(self.cfg.keepalive, self.cfg.timeout))
+        # --timeout 0 turns gunicorn's worker timeout off, and so this limit.
+        self._held = HeldConnections(
+            max(self.cfg.keepalive, self.cfg.timeout) if self.cfg.timeout > 0 else None)
         self._threads: list[threading.Thread] = []
         self.settings_read()
         # gthread's own init_process would build a thread pool and a selector left unused.

@@ -24,8 +24,8 @@ from gunicorn.workers.gthread import TConn
 
 
 class HeldConnections:
-    def __init__(self, limit_seconds: float) -> None:
-        self.limit_seconds = limit_seconds
+    def __init__(self, limit_seconds: float | None) -> None:
+        self.limit_seconds = limit_seconds  # None: no limit
         # Thread -> (connection, since when). Under the lock, so that a connection let go of
         # (re-armed, handed to a confirmation) is never shut after.
         self._held: dict[int, tuple[TConn, float]] = {}
@@ -47,6 +47,8 @@ class HeldConnections:
 
     def expire(self) -> None:
         """Shut the socket of each connection held longer than the limit."""
+        if self.limit_seconds is None:
+            return
         since_before = time.monotonic() - self.limit_seconds
         with self._lock:
             for conn, since in self._held.values():
@@ -62,7 +64,7 @@ class HeldConnections:
 class HandshakeBoundConn(TConn):
     """gthread's connection; a handshake inside wrap_socket is given limit_seconds."""
 
-    def __init__(self, cfg, sock, client, server, limit_seconds: float) -> None:
+    def __init__(self, cfg, sock, client, server, limit_seconds: float | None) -> None:
         super().__init__(cfg, sock, client, server)
         self.limit_seconds = limit_seconds
         # In wrap_socket's handshake: what fails there is the client's, not the server's.
@@ -77,7 +79,7 @@ class HandshakeBoundConn(TConn):
         self.initialized = True
         if self.parser is None:
             context = gunicorn_sock.ssl_context(self.cfg)  # a bad certificate raises here
-            self.sock.settimeout(self.limit_seconds)
+            self.sock.settimeout(self.limit_seconds)  # None: blocking, as gunicorn's own
             self.handshaking = True
             self.sock = context.wrap_socket(self.sock, server_side=True,
                                             suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,

@@ -200,3 +200,16 @@ def test_the_access_log_check_matches_gunicorns_logger():
     cfg = Config()
     cfg.set("statsd_host", "127.0.0.1:8125")  # another logger class: it decides per call
     assert access_logged(cfg)
+
+
+def test_no_worker_timeout_means_no_stall_limit(tmp_path):
+    # --timeout 0 turns gunicorn's worker timeout off; a slow client then keeps its thread,
+    # as with gunicorn's own worker, even with no keep-alive time to fall back on.
+    with web_running(tmp_path, "web-no-timeout", "--timeout", "0", "--keep-alive", "0",
+                     processes=1) as (_, port), \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+        time.sleep(2.5)  # the worker's loop looks for stalled clients once a second
+        slow.sendall(b"Content-Type: application/json\r\nContent-Length: "
+                     + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+        assert response_raw(slow).startswith(b"HTTP/1.1 201")

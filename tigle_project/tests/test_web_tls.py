@@ -105,3 +105,11 @@ def test_a_certificate_the_server_cannot_load_is_logged(tmp_path, handshake):
         while "No such file or directory" not in process.log_text():
             assert time.monotonic() < deadline, process.log_text()[-2000:]
             time.sleep(0.1)
+
+
+def test_a_handshake_on_connect_with_no_worker_timeout_is_not_cut(tmp_path):
+    with tls_web(tmp_path, "web-tls-no-timeout", "--do-handshake-on-connect", "--timeout", "0",
+                 "--keep-alive", "0") as (_, port, client_tls), \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            client_tls.wrap_socket(raw, server_hostname="127.0.0.1") as client:
+        assert request_raw(client).startswith(b"HTTP/1.1 201")
