@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from purchases.admin_tools import CappedCountPaginator, ExactValueFilter
-from purchases.models import Purchase, PurchaseItem
+from purchases.models import AnalyticsBacklog, Purchase, PurchaseItem
 
 
 class StoreFilter(ExactValueFilter):
@@ -71,3 +71,12 @@ class PurchaseAdmin(ReadOnlyMixin, admin.ModelAdmin):
             return queryset.filter(purchase_id=uuid.UUID(term)), False
         except ValueError:
             return queryset.none(), False
+
+
+@admin.register(AnalyticsBacklog)
+class AnalyticsBacklogAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Sync mode: purchases written while the broker was away, not yet sent to analytics."""
+
+    list_display = ("purchase_id", "created_at")
+    readonly_fields = ("purchase_id", "event", "created_at")
+    ordering = ("created_at",)

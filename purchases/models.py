@@ -37,3 +37,15 @@ class PurchaseItem(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.item_id} x {self.quantity}"
+
+
+class AnalyticsBacklog(models.Model):
+    """Sync mode: a committed purchase whose publish to the analytics stream failed (the
+    broker was away). Sent on once the broker is back (purchases/analytics_backlog.py)."""
+
+    purchase_id = models.UUIDField(primary_key=True)
+    event = models.JSONField()  # PurchaseEvent.to_dict()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.purchase_id} waiting for analytics since {self.created_at}"

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
+from purchases.analytics_backlog import backlog_keep
 from purchases.events import PurchaseEvent
 from purchases.models import Purchase, PurchaseItem
 from purchases.publisher import PublishFailed, event_publish
@@ -86,9 +87,16 @@ def analytics_notify(*, event: PurchaseEvent) -> None:
     or the worker would write the purchase a second time).
 
     The row is the record here: if the broker is away the purchase is still accepted, and
-    analytics misses it until it rebuilds from the database; the log names it.
+    kept in the analytics backlog until the broker is back (purchases/analytics_backlog.py).
     """
     try:
         event_publish(event=event, analytics_only=True)
     except PublishFailed as exc:
-        log.error("purchase %s written but not sent to analytics: %s", event.id, exc)
+        try:
+            backlog_keep(event)
+        except DatabaseError as kept_error:
+            log.error("purchase %s written but neither sent to analytics (%s) nor kept for it "
+                      "(%s)", event.id, exc, kept_error)
+        else:
+            log.warning("purchase %s written, kept for analytics until the broker is back: %s",
+                        event.id, exc)

@@ -21,6 +21,12 @@ errorlog = "-"
 
 def post_worker_init(worker) -> None:
     """The application is loaded: its objects stay for the worker's life (heap.py)."""
+    from django.conf import settings
+
     from tigle_project.heap import startup_heap_freeze
 
     startup_heap_freeze()
+    if settings.TIGLE_WRITE_MODE == "sync":
+        from purchases.analytics_backlog import backlog_sender_start
+
+        backlog_sender_start()

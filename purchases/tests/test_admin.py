@@ -77,3 +77,15 @@ def test_it_serves_the_admin_static_files_without_debug(client):
 def test_it_requires_a_login(client):
     response = client.get(LIST)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_it_lists_the_purchases_waiting_for_analytics_read_only(staff):
+    from purchases.analytics_backlog import backlog_keep
+
+    kept = event_new(store_id=4, customer_id=4001, date=datetime.date(2021, 1, 1), items=[(9, 1)])
+    backlog_keep(kept)
+    backlog = "/admin/purchases/analyticsbacklog/"
+    response = staff.get(backlog)
+    assert response.status_code == 200 and kept.id in response.content.decode()
+    assert staff.get(f"{backlog}{kept.id}/change/").status_code == 200
+    assert staff.get(f"{backlog}add/").status_code == 403

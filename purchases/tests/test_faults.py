@@ -193,3 +193,35 @@ def test_a_purchase_is_answered_once_confirmed_and_its_thread_serves_others_mean
                "four purchases in the access log")
     assert re.findall(f'"POST {path} HTTP/1.1" (\\d+)', access.read_text()) == \
         ["201", "201", "503", "201"]
+
+
+def test_sync_mode_counts_in_analytics_what_it_wrote_while_the_broker_was_cut(own_stack):
+    # The committed row is the record: a 201 whatever the broker does; analytics gets what it
+    # missed once the broker is back, and counts it once.
+    from analytics import client
+    from purchases.analytics_backlog import SEND_SECONDS
+    from purchases.models import AnalyticsBacklog
+
+    stack = own_stack
+    _, address = stack.start_analytics()
+    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
+    proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
+    stack.proxies.append(proxy)
+    stack.start_web(TIGLE_WRITE_MODE="sync", ANALYTICS_ADDRESS=address,
+                    CELERY_BROKER_URL=proxied(stack.env["CELERY_BROKER_URL"], proxy))
+    before = purchases_stream(stack.base, 20, threads=2, seed=1)
+    wait_until(lambda: client.stats(address)["purchases"] >= 20, 30, "analytics counting")
+    proxy.cut()
+    during = purchases_stream(stack.base, 10, threads=2, seed=2)
+    sent = before + during
+    assert [one.status for one in sent] == [201] * 30
+    assert AnalyticsBacklog.objects.count() == 10
+    assert client.stats(address)["purchases"] == 20
+    proxy.restore()
+    wait_until(lambda: client.stats(address)["purchases"] >= 30, 60, "the backlog counted")
+    wait_until(lambda: AnalyticsBacklog.objects.count() == 0, 30, "the backlog forgotten")
+    time.sleep(SEND_SECONDS + 1)  # a second send, if there were one, would be counted by now
+    units = sum(quantity for one in sent for _, quantity in one.items)
+    assert (client.stats(address)["purchases"], client.stats(address)["units"]) == (30, units)
+    assert_written_exactly(sent, database_purchases(stack.database_url))
+    assert "kept for analytics until the broker is back" in stack.web.log_text()
