@@ -64,6 +64,10 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         # --timeout 0 turns gunicorn's worker timeout off, and so this limit.
         self._held = HeldConnections(
             max(self.cfg.keepalive, self.cfg.timeout) if self.cfg.timeout > 0 else None)
+        # How long a new connection may stay silent. Not 0 with keep-alive off (which only
+        # means one request per connection): the stall limit then, if any.
+        self._first_request_seconds = (self.cfg.keepalive if self.cfg.keepalive > 0
+                                       else self._held.limit_seconds or float("inf"))
         self._threads: list[threading.Thread] = []
         self.settings_read()
         # gthread's own init_process would build a thread pool and a selector left unused.
@@ -120,7 +124,7 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         with self._conns_lock:
             self.nr_conns += 1
         # Unlike gthread, a connection that never sends is closed after the keep-alive time.
-        conn.set_timeout()
+        conn.timeout = time.time() + self._first_request_seconds
         self._keep[sock.fileno()] = conn
         self._epoll.register(sock.fileno(), _ARMED)
 
@@ -223,8 +227,17 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         # Responses waiting for a confirmation are sent (or refused) within the publish
-        # timeout.
+        # timeout. One that did not fit in its socket at once is queued for a request thread,
+        # and those have stopped: this thread sends the rest.
         while self._waiting and time.monotonic() < deadline:
-            time.sleep(0.05)
+            try:
+                left = self._requests.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if isinstance(left, Unsent):
+                left.conn.sock.settimeout(max(0.05, deadline - time.monotonic()))
+                self._send_rest(left)
+            elif isinstance(left, TConn):
+                self._close(left)
         self._epoll.close()
 

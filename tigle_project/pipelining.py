@@ -4,9 +4,11 @@ epoll cannot see it.
 
 After each answer the worker asks next_request_buffered(); a connection holding a next
 request goes straight back to the threads instead of waiting in the epoll for an event that
-never comes. A chunked body the app did not read is the one case where the end of a request
-is unknown without reading more: chunked_body_drained() reads what has arrived, without
-waiting, and the answer closes the connection when that was not all of it.
+never comes. A body the app did not read (a 413, a 404, the bench's ceiling) must be read
+past before the next request, and may still be on its way (a chunked one, or one sent after
+`Expect: 100-continue`): unread_body_drained() reads what has arrived, without waiting, and
+the answer closes the connection when that was not all of it. Otherwise an idle client's
+next-request wait would hold a request thread until the stall limit.
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ import socket
 
 from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.workers.gthread import TConn
+
+# Past this much of an unread body, the connection closes instead: a client streaming a
+# large body fast would otherwise keep the thread reading.
+DRAIN_MAX_BYTES = 1 << 20
 
 
 def next_request_buffered(conn: TConn) -> bool:
@@ -29,19 +35,25 @@ def next_request_buffered(conn: TConn) -> bool:
     reader = parser.mesg.body.reader
     if isinstance(reader, LengthReader):
         return held > reader.length
-    return held > 0  # a chunked body read to its end (chunked_body_drained)
+    return held > 0  # a chunked body read to its end (unread_body_drained)
 
 
-def chunked_body_drained(req, sock: socket.socket) -> bool:
-    """Read the rest of a chunked body the app left, as far as it has arrived; whether that
-    was all of it. Other bodies: True (their length is known)."""
+def unread_body_drained(req, sock: socket.socket) -> bool:
+    """Read the rest of a body the app left, as far as it has arrived; whether that was all
+    of it (then the connection may wait for a next request)."""
     reader = req.body.reader
-    if not isinstance(reader, ChunkedReader) or reader.parser is None:
-        return True
+    if isinstance(reader, LengthReader):
+        if reader.length == 0:
+            return True  # read by the app, or none
+    elif not isinstance(reader, ChunkedReader) or reader.parser is None:
+        return True  # a chunked body read to its end (or an EOF reader: closing anyway)
     sock.setblocking(False)
     try:
-        while req.body.read(8192):
-            pass
+        drained = 0
+        while chunk := req.body.read(8192):
+            drained += len(chunk)
+            if drained > DRAIN_MAX_BYTES:
+                return False
         return True
     except Exception:  # noqa: BLE001 - it would block (the rest is still coming; TLS's
         return False   # SSLWantReadError too) or the body is malformed: the answer closes

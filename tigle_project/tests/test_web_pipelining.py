@@ -7,7 +7,14 @@ from __future__ import annotations
 import socket
 import time
 
-from tigle_project.tests.web_process import PATH, POST, request_raw, statuses_read, web_running
+from tigle_project.tests.web_process import (
+    PATH,
+    POST,
+    request_raw,
+    response_raw,
+    statuses_read,
+    web_running,
+)
 
 NOT_FOUND = b"GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -42,6 +49,25 @@ def test_an_idle_client_after_a_chunked_body_holds_no_thread(tmp_path):
             socket.create_connection(("127.0.0.1", port), timeout=10) as other:
         idle.sendall(CHUNKED)
         assert statuses_read(idle, 1) == [b"201"]
+        started = time.monotonic()
+        assert request_raw(other).startswith(b"HTTP/1.1 201")
+        assert time.monotonic() - started < 1
+
+
+def test_an_idle_client_whose_body_came_after_the_answer_holds_no_thread(tmp_path):
+    # The app answers without reading the body (a 413, or here the ceiling); the body comes
+    # after the answer, as after `Expect: 100-continue`. Waiting past it for a next request
+    # would hold the one thread.
+    head = POST[:POST.index(b"\r\n\r\n") + 4]
+    with web_running(tmp_path, "web-late-body", "--threads", "1", "--keep-alive", "5",
+                     processes=1) as (_, port), \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as idle, \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as other:
+        idle.sendall(head)
+        answer = response_raw(idle)
+        assert answer.startswith(b"HTTP/1.1 201") and b"Connection: close" in answer, answer
+        idle.sendall(POST[len(head):])
+        time.sleep(0.3)
         started = time.monotonic()
         assert request_raw(other).startswith(b"HTTP/1.1 201")
         assert time.monotonic() - started < 1

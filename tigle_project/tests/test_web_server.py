@@ -213,3 +213,13 @@ def test_no_worker_timeout_means_no_stall_limit(tmp_path):
         slow.sendall(b"Content-Type: application/json\r\nContent-Length: "
                      + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
         assert response_raw(slow).startswith(b"HTTP/1.1 201")
+
+
+def test_with_keep_alive_off_a_new_connection_still_gets_its_first_request_answered(tmp_path):
+    # --keep-alive 0 means one request per connection, not that a client must send at once.
+    with web_running(tmp_path, "web-keepalive-off", "--keep-alive", "0",
+                     processes=1) as (_, port), \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        time.sleep(1.5)  # the worker's loop looks for idle connections once a second
+        answer = request_raw(client)
+        assert answer.startswith(b"HTTP/1.1 201") and b"Connection: close" in answer, answer
