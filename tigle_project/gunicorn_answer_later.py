@@ -23,7 +23,7 @@ from gunicorn.http import wsgi
 from gunicorn.workers.gthread import TConn
 
 from tigle_project import answer_later
-from tigle_project.pipelining import unread_body_drained
+from tigle_project.pipelining import chunked_body_drained
 
 LATER = "answered later"  # handle_request's keep-alive answer when the response waits
 
@@ -97,7 +97,7 @@ class AnswerLater:
                 resp.force_close()
 
             respiter = self.wsgi(environ, resp.start_response)
-            if not unread_body_drained(req, conn.sock):  # pipelining.py
+            if not chunked_body_drained(req, conn.sock):  # pipelining.py
                 resp.force_close()
             pending = environ.get(answer_later.PENDING)
             if pending is not None:  # answer_later

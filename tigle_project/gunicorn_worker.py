@@ -41,7 +41,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from tigle_project.gunicorn_answer_later import LATER, AnswerLater, Unsent
 from tigle_project.held_connections import HandshakeBoundConn, HeldConnections
-from tigle_project.pipelining import next_request_buffered
+from tigle_project.pipelining import body_drain, body_left_unread, next_request_buffered
 
 NOTIFY_EVERY_SECONDS = 1.0
 _ARMED = select.EPOLLIN | select.EPOLLONESHOT
@@ -173,6 +173,12 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
                 with self._held.holding(conn):
                     if not conn.initialized:
                         conn.init()  # blocking from here on; SSL wrapped if configured
+                    elif body_left_unread(conn):
+                        # More of a body its app left unread (pipelining.py): read what
+                        # came, and wait in the epoll for the rest or a next request.
+                        body_drain(conn)
+                        self._rearm(conn)
+                        continue
                     keepalive, conn = self.handle(conn)  # gthread's: answers its own errors
                 if keepalive is LATER:
                     continue  # the confirmation answers it and re-arms it

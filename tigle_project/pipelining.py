@@ -4,11 +4,16 @@ epoll cannot see it.
 
 After each answer the worker asks next_request_buffered(); a connection holding a next
 request goes straight back to the threads instead of waiting in the epoll for an event that
-never comes. A body the app did not read (a 413, a 404, the bench's ceiling) must be read
-past before the next request, and may still be on its way (a chunked one, or one sent after
-`Expect: 100-continue`): unread_body_drained() reads what has arrived, without waiting, and
-the answer closes the connection when that was not all of it. Otherwise an idle client's
-next-request wait would hold a request thread until the stall limit.
+never comes.
+
+A body the app did not read (a 413, a 404, the bench's ceiling) is read past before the next
+request, and may still be on its way when the answer goes (sent after `Expect: 100-continue`,
+or just late). gunicorn's parser would wait for it, and then for a next request, in a request
+thread, which an idle client would hold until the stall limit. So a chunked body is read as
+far as it has arrived before the answer (chunked_body_drained), and the answer closes the
+connection when that was not all of it: its end is unknown without reading. A Content-Length
+body left unread goes back to the epoll with its connection; when more of it comes, a thread
+reads what has arrived without waiting (body_drain) and puts the connection back again.
 """
 from __future__ import annotations
 
@@ -35,18 +40,34 @@ def next_request_buffered(conn: TConn) -> bool:
     reader = parser.mesg.body.reader
     if isinstance(reader, LengthReader):
         return held > reader.length
-    return held > 0  # a chunked body read to its end (unread_body_drained)
+    return held > 0  # a chunked body read to its end (chunked_body_drained)
 
 
-def unread_body_drained(req, sock: socket.socket) -> bool:
-    """Read the rest of a body the app left, as far as it has arrived; whether that was all
-    of it (then the connection may wait for a next request)."""
+def chunked_body_drained(req, sock: socket.socket) -> bool:
+    """Read the rest of a chunked body the app left, as far as it has arrived; whether that
+    was all of it. Other bodies: True (their length is known)."""
     reader = req.body.reader
-    if isinstance(reader, LengthReader):
-        if reader.length == 0:
-            return True  # read by the app, or none
-    elif not isinstance(reader, ChunkedReader) or reader.parser is None:
-        return True  # a chunked body read to its end (or an EOF reader: closing anyway)
+    if not isinstance(reader, ChunkedReader) or reader.parser is None:
+        return True
+    return _read_arrived(req, sock)
+
+
+def body_left_unread(conn: TConn) -> bool:
+    """Whether the last request's Content-Length body is not all read yet."""
+    parser = conn.parser
+    if parser is None or parser.mesg is None:
+        return False
+    reader = parser.mesg.body.reader
+    return isinstance(reader, LengthReader) and reader.length > 0
+
+
+def body_drain(conn: TConn) -> None:
+    """Read what has arrived of the last request's body, without waiting for the rest."""
+    _read_arrived(conn.parser.mesg, conn.sock)
+
+
+def _read_arrived(req, sock: socket.socket) -> bool:
+    """Read req's body as far as it has arrived (at most DRAIN_MAX_BYTES); whether to its end."""
     sock.setblocking(False)
     try:
         drained = 0
@@ -56,6 +77,6 @@ def unread_body_drained(req, sock: socket.socket) -> bool:
                 return False
         return True
     except Exception:  # noqa: BLE001 - it would block (the rest is still coming; TLS's
-        return False   # SSLWantReadError too) or the body is malformed: the answer closes
+        return False   # SSLWantReadError too) or the body is malformed
     finally:
         sock.setblocking(True)

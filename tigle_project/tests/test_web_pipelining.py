@@ -8,8 +8,9 @@ import socket
 import time
 
 from tigle_project.tests.web_process import (
-    PATH,
+    BODY,
     POST,
+    UNREAD_PATH,
     request_raw,
     response_raw,
     statuses_read,
@@ -26,18 +27,18 @@ def test_pipelined_requests_are_all_answered_in_order(server):
         assert statuses_read(client, 3) == [b"201", b"404", b"201"]
 
 
-CHUNKED = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-           "Transfer-Encoding: chunked\r\n\r\n").encode() + b"5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n"
+CHUNKED = (f"POST {UNREAD_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n").encode()
 
 
 def test_a_request_pipelined_behind_a_chunked_body_is_answered(server):
-    # The view does not read the body; the worker reads what has arrived of it.
+    # The app does not read the body; the worker reads what has arrived of it.
     _, port = server
     with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
         client.sendall(CHUNKED + NOT_FOUND)
-        assert statuses_read(client, 2) == [b"201", b"404"]
+        assert statuses_read(client, 2) == [b"404", b"404"]
         client.sendall(CHUNKED + CHUNKED + POST)
-        assert statuses_read(client, 3) == [b"201", b"201", b"201"]
+        assert statuses_read(client, 3) == [b"404", b"404", b"201"]
 
 
 def test_an_idle_client_after_a_chunked_body_holds_no_thread(tmp_path):
@@ -48,29 +49,31 @@ def test_an_idle_client_after_a_chunked_body_holds_no_thread(tmp_path):
             socket.create_connection(("127.0.0.1", port), timeout=10) as idle, \
             socket.create_connection(("127.0.0.1", port), timeout=10) as other:
         idle.sendall(CHUNKED)
-        assert statuses_read(idle, 1) == [b"201"]
+        assert statuses_read(idle, 1) == [b"404"]
         started = time.monotonic()
         assert request_raw(other).startswith(b"HTTP/1.1 201")
         assert time.monotonic() - started < 1
 
 
 def test_an_idle_client_whose_body_came_after_the_answer_holds_no_thread(tmp_path):
-    # The app answers without reading the body (a 413, or here the ceiling); the body comes
-    # after the answer, as after `Expect: 100-continue`. Waiting past it for a next request
-    # would hold the one thread.
-    head = POST[:POST.index(b"\r\n\r\n") + 4]
+    # The app answers without reading the body (a 413, a 404); the body comes after the
+    # answer, as after `Expect: 100-continue`. Waiting past it for a next request would hold
+    # the one thread.
+    head = (f"POST {UNREAD_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+            f"application/json\r\nContent-Length: {len(BODY)}\r\n\r\n").encode()
     with web_running(tmp_path, "web-late-body", "--threads", "1", "--keep-alive", "5",
                      processes=1) as (_, port), \
             socket.create_connection(("127.0.0.1", port), timeout=10) as idle, \
             socket.create_connection(("127.0.0.1", port), timeout=10) as other:
         idle.sendall(head)
-        answer = response_raw(idle)
-        assert answer.startswith(b"HTTP/1.1 201") and b"Connection: close" in answer, answer
-        idle.sendall(POST[len(head):])
+        assert response_raw(idle).startswith(b"HTTP/1.1 404")
+        idle.sendall(BODY)
         time.sleep(0.3)
         started = time.monotonic()
         assert request_raw(other).startswith(b"HTTP/1.1 201")
         assert time.monotonic() - started < 1
+        # Its connection is still good for the next request.
+        assert request_raw(idle).startswith(b"HTTP/1.1 201")
 
 
 def test_a_chunked_body_still_coming_ends_the_connection_with_its_answer(server):
@@ -78,4 +81,4 @@ def test_a_chunked_body_still_coming_ends_the_connection_with_its_answer(server)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
         client.sendall(CHUNKED[:CHUNKED.index(b"0\r\n")])  # no last chunk yet
         head = client.recv(65536)
-        assert head.startswith(b"HTTP/1.1 201") and b"Connection: close" in head, head
+        assert head.startswith(b"HTTP/1.1 404") and b"Connection: close" in head, head

@@ -15,7 +15,13 @@ import pytest
 
 from tigle_project.tests.test_web_pipelining import NOT_FOUND
 from tigle_project.stack import Process
-from tigle_project.tests.web_process import PATH, POST, request_raw, statuses_read, web_running
+from tigle_project.tests.web_process import (
+    POST,
+    UNREAD_PATH,
+    request_raw,
+    statuses_read,
+    web_running,
+)
 
 
 def tls_files(folder) -> tuple[str, str]:
@@ -74,17 +80,17 @@ def test_a_client_stalled_in_the_tls_handshake_frees_its_thread(tmp_path, handsh
 
 
 def test_an_idle_client_after_an_unread_body_over_tls_holds_no_thread(tmp_path):
-    # The view does not read this body; what is left of it waits decrypted in the TLS
+    # The app does not read this body; what is left of it waits decrypted in the TLS
     # socket, and is not a next request.
     body = b"x" * 12_000
-    post = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    post = (f"POST {UNREAD_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     with tls_web(tmp_path, "web-tls-idle", "--threads", "1",
                  "--keep-alive", "5") as (_, port, client_tls), \
             socket.create_connection(("127.0.0.1", port), timeout=10) as raw_idle, \
             client_tls.wrap_socket(raw_idle, server_hostname="127.0.0.1") as idle:
         idle.sendall(post)
-        assert statuses_read(idle, 1) == [b"201"]
+        assert statuses_read(idle, 1) == [b"404"]
         started = time.monotonic()  # its handshake, too, needs the thread
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
                 client_tls.wrap_socket(raw, server_hostname="127.0.0.1") as other:

@@ -15,6 +15,8 @@ PATH = "/purchase/7/customer/42/date/20260101"
 BODY = b'{"items": [{"ItemID": "5", "numberOfItems": 2}]}'
 POST = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
+# A POST here is answered 404 without its body read: the server must read past it itself.
+UNREAD_PATH = "/no-such-page"
 # gunicorn kills a worker that has not reported for this long; the worker reports every 1 s.
 WORKER_TIMEOUT = 2
 
