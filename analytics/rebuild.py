@@ -1,7 +1,9 @@
 """Rebuild the matrix from the purchases database when the stream lost what analytics needs.
 
 One consistent read of the database gives the counts; the same read then tells which purchases
-arriving from the stream it already holds, until the stream is caught up.
+arriving from the stream it already holds, until the stream is caught up. A purchase still in
+the sync mode's analytics backlog (purchases/analytics_backlog.py) is left out: it has not
+reached the stream yet, and will be counted when it does.
 """
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from purchases.mysql_tls import mysql_ssl
 
 log = logging.getLogger(__name__)
 
+NOT_IN_BACKLOG = "purchase_id NOT IN (SELECT purchase_id FROM purchases_analyticsbacklog)"
 COUNTS = (
     "SELECT p.store_id, i.item_id, SUM(i.quantity) FROM purchases_purchaseitem i "
-    "JOIN purchases_purchase p ON p.id = i.purchase_id GROUP BY p.store_id, i.item_id"
+    f"JOIN purchases_purchase p ON p.id = i.purchase_id WHERE p.{NOT_IN_BACKLOG} "
+    "GROUP BY p.store_id, i.item_id"
 )
-PURCHASES = "SELECT COUNT(*) FROM purchases_purchase"
+PURCHASES = f"SELECT COUNT(*) FROM purchases_purchase WHERE {NOT_IN_BACKLOG}"
 ID_TYPE = (
     "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
     "AND TABLE_NAME = 'purchases_purchase' AND COLUMN_NAME = 'purchase_id'"
@@ -76,7 +80,8 @@ class DatabaseSnapshot:
         marks = ",".join([self._placeholder] * len(by_stored))
         cursor = self._connection.cursor()
         cursor.execute(
-            f"SELECT purchase_id FROM purchases_purchase WHERE purchase_id IN ({marks})",
+            f"SELECT purchase_id FROM purchases_purchase WHERE purchase_id IN ({marks}) "
+            f"AND {NOT_IN_BACKLOG}",
             list(by_stored),
         )
         found = set()

@@ -176,8 +176,10 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
                     elif body_left_unread(conn):
                         # More of a body its app left unread (pipelining.py): read what
                         # came, and wait in the epoll for the rest or a next request.
-                        body_drain(conn)
-                        self._rearm(conn)
+                        if body_drain(conn):
+                            self._rearm(conn)
+                        else:
+                            self._close(conn)
                         continue
                     keepalive, conn = self.handle(conn)  # gthread's: answers its own errors
                 if keepalive is LATER:

@@ -13,12 +13,15 @@ thread, which an idle client would hold until the stall limit. So a chunked body
 far as it has arrived before the answer (chunked_body_drained), and the answer closes the
 connection when that was not all of it: its end is unknown without reading. A Content-Length
 body left unread goes back to the epoll with its connection; when more of it comes, a thread
-reads what has arrived without waiting (body_drain) and puts the connection back again.
+reads what has arrived without waiting (body_drain) and puts the connection back again, or
+closes it if the client ended it mid-body.
 """
 from __future__ import annotations
 
+import io
 import os
 import socket
+import ssl
 
 from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.workers.gthread import TConn
@@ -61,9 +64,43 @@ def body_left_unread(conn: TConn) -> bool:
     return isinstance(reader, LengthReader) and reader.length > 0
 
 
-def body_drain(conn: TConn) -> None:
-    """Read what has arrived of the last request's body, without waiting for the rest."""
-    _read_arrived(conn.parser.mesg, conn.sock)
+def body_drain(conn: TConn) -> bool:
+    """Read what has arrived of the last request's Content-Length body, without waiting for
+    the rest; False when the connection is to close: the client ended it mid-body, or sent
+    more than DRAIN_MAX_BYTES of it at once.
+
+    Not through gunicorn's Body.read: on a socket that would block, LengthReader drops what
+    it had gathered without counting it, and the next request would be read as body."""
+    reader = conn.parser.mesg.body.reader
+    unreader = reader.unreader
+    held = unreader.buf.getvalue()  # read off the socket with the headers or a last body
+    unreader.buf = io.BytesIO()
+    if len(held) >= reader.length:
+        unreader.unread(held[reader.length:])  # a next request's first bytes
+        reader.length = 0
+        return True
+    reader.length -= len(held)
+    sock = conn.sock
+    sock.setblocking(False)
+    try:
+        drained = 0
+        while reader.length > 0:
+            try:
+                # No more than the body: a next request's bytes stay in the socket.
+                data = sock.recv(min(reader.length, 65536))
+            except (BlockingIOError, ssl.SSLWantReadError):
+                return True  # the rest is still coming
+            if not data:
+                return False
+            reader.length -= len(data)
+            drained += len(data)
+            if drained > DRAIN_MAX_BYTES:
+                return False
+        return True
+    except OSError:  # reset
+        return False
+    finally:
+        sock.setblocking(True)
 
 
 def _read_arrived(req, sock: socket.socket) -> bool:

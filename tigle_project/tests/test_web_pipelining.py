@@ -7,6 +7,8 @@ from __future__ import annotations
 import socket
 import time
 
+from loadtest.cpu import tree_cpu
+
 from tigle_project.tests.web_process import (
     BODY,
     POST,
@@ -74,6 +76,36 @@ def test_an_idle_client_whose_body_came_after_the_answer_holds_no_thread(tmp_pat
         assert time.monotonic() - started < 1
         # Its connection is still good for the next request.
         assert request_raw(idle).startswith(b"HTTP/1.1 201")
+
+
+def test_an_unread_body_arriving_in_pieces_is_read_past_to_the_next_request(server):
+    # Over 1 KiB, in pieces, after the answer: every byte of it is read past, none of the
+    # next request is taken for it.
+    _, port = server
+    body = b"x" * 3000
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(f"POST {UNREAD_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       f"Content-Length: {len(body)}\r\n\r\n".encode())
+        assert response_raw(client).startswith(b"HTTP/1.1 404")
+        for piece in (body[:1500], body[1500:2999], body[2999:]):
+            client.sendall(piece)
+            time.sleep(0.2)
+        assert request_raw(client).startswith(b"HTTP/1.1 201")
+
+
+def test_a_client_gone_mid_body_is_closed_not_spun_on(tmp_path):
+    with web_running(tmp_path, "web-gone-mid-body", "--threads", "1",
+                     processes=1) as (process, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as gone:
+            gone.sendall(f"POST {UNREAD_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         f"Content-Length: {10**12}\r\n\r\n".encode() + b"x" * 100)
+            assert response_raw(gone).startswith(b"HTTP/1.1 404")
+        time.sleep(0.5)
+        before = tree_cpu(process.popen.pid)
+        time.sleep(2)
+        assert tree_cpu(process.popen.pid) - before < 0.5  # a loop on it would take ~2 s
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as other:
+            assert request_raw(other).startswith(b"HTTP/1.1 201")
 
 
 def test_a_chunked_body_still_coming_ends_the_connection_with_its_answer(server):
