@@ -6,7 +6,7 @@ analytics for good. A thread in each web process looks every few seconds and sen
 claim, oldest first, forgetting each purchase once the broker has confirmed it.
 
 A purchase sent twice (a process stopped between the confirm and the delete, or two processes
-on a database without SKIP LOCKED) counts once: analytics skips a purchase id it saw lately
+on a database without SKIP LOCKED, SQLite) counts once: analytics skips a purchase id it saw lately
 (analytics/state.py).
 """
 from __future__ import annotations
@@ -37,30 +37,38 @@ def backlog_send(limit: int = SEND_BATCH) -> int:
     """Send up to limit kept purchases to the analytics stream; returns how many the broker
     confirmed (each is then forgotten). Raises PublishFailed once the broker refuses one,
     after forgetting those it took."""
-    claim = AnalyticsBacklog.objects.order_by("created_at")
-    if connection.features.has_select_for_update_skip_locked:
-        # Another process's claim is skipped, not waited for.
-        claim = claim.select_for_update(skip_locked=True)
-    failure = None
-    with transaction.atomic():
-        sent = []
-        for kept in claim[:limit]:
-            try:
-                event = event_from_dict(kept.event)
-            except EventError as exc:  # not written by backlog_keep: nothing can count it
-                log.error("analytics backlog: dropping %s: %s", kept.purchase_id, exc)
-                sent.append(kept.purchase_id)
-                continue
-            try:
-                event_publish(event=event, analytics_only=True)
-            except PublishFailed as exc:
-                failure = exc
-                break
-            sent.append(kept.purchase_id)
-        AnalyticsBacklog.objects.filter(purchase_id__in=sent).delete()
-    if failure is not None:
+    oldest = AnalyticsBacklog.objects.order_by("created_at")
+    if not connection.features.has_select_for_update_skip_locked:
+        # SQLite: no claim, and no write lock held while publishing (it would stop every
+        # purchase's commit); a purchase two processes send is counted once all the same.
+        sent, failure = _send(list(oldest[:limit]))
+    else:
+        with transaction.atomic():
+            # Another process's claim is skipped, not waited for.
+            sent, failure = _send(list(oldest.select_for_update(skip_locked=True)[:limit]))
+    if failure is not None:  # raised once the deletes are committed
         raise failure
-    return len(sent)
+    return sent
+
+
+def _send(kept: list[AnalyticsBacklog]) -> tuple[int, PublishFailed | None]:
+    """Publish each, forget those the broker took: (how many, the failure that stopped it)."""
+    sent, failure = [], None
+    for one in kept:
+        try:
+            event = event_from_dict(one.event)
+        except EventError as exc:  # not written by backlog_keep: nothing can count it
+            log.error("analytics backlog: dropping %s: %s", one.purchase_id, exc)
+            sent.append(one.purchase_id)
+            continue
+        try:
+            event_publish(event=event, analytics_only=True)
+        except PublishFailed as exc:
+            failure = exc
+            break
+        sent.append(one.purchase_id)
+    AnalyticsBacklog.objects.filter(purchase_id__in=sent).delete()
+    return len(sent), failure
 
 
 def backlog_sender_start() -> threading.Thread:
