@@ -13,8 +13,10 @@ it.
 """
 from __future__ import annotations
 
+import queue
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -220,3 +222,18 @@ class AnswerLater:
         finally:
             with self._conns_lock:
                 self._waiting -= 1
+
+    def _answers_left_send(self, deadline: float) -> None:
+        """At shutdown, once the request threads stopped: the responses waiting for a
+        confirmation are sent (or refused) within the publish timeout. One that did not fit
+        in its socket at once was queued for a request thread: this thread sends the rest."""
+        while self._waiting and time.monotonic() < deadline:
+            try:
+                left = self._requests.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if isinstance(left, Unsent):
+                left.conn.sock.settimeout(max(0.05, deadline - time.monotonic()))
+                self._send_rest(left)
+            elif isinstance(left, TConn):
+                self._close(left)  # handed over after the stop: never read

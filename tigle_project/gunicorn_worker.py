@@ -234,18 +234,6 @@ class LeanThreadWorker(AnswerLater, ThreadWorker):
         deadline = time.monotonic() + self.cfg.graceful_timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        # Responses waiting for a confirmation are sent (or refused) within the publish
-        # timeout. One that did not fit in its socket at once is queued for a request thread,
-        # and those have stopped: this thread sends the rest.
-        while self._waiting and time.monotonic() < deadline:
-            try:
-                left = self._requests.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if isinstance(left, Unsent):
-                left.conn.sock.settimeout(max(0.05, deadline - time.monotonic()))
-                self._send_rest(left)
-            elif isinstance(left, TConn):
-                self._close(left)
+        self._answers_left_send(deadline)
         self._epoll.close()
 

@@ -6,7 +6,7 @@ After each answer the worker asks next_request_buffered(); a connection holding 
 request goes straight back to the threads instead of waiting in the epoll for an event that
 never comes.
 
-A body the app did not read (a 413, a 404, the bench's ceiling) is read past before the next
+A body the app did not read (a 413, a 404) is read past before the next
 request, and may still be on its way when the answer goes (sent after `Expect: 100-continue`,
 or just late). gunicorn's parser would wait for it, and then for a next request, in a request
 thread, which an idle client would hold until the stall limit. So a chunked body is read as
@@ -52,7 +52,18 @@ def chunked_body_drained(req, sock: socket.socket) -> bool:
     reader = req.body.reader
     if not isinstance(reader, ChunkedReader) or reader.parser is None:
         return True
-    return _read_arrived(req, sock)
+    sock.setblocking(False)
+    try:
+        drained = 0
+        while chunk := req.body.read(8192):
+            drained += len(chunk)
+            if drained > DRAIN_MAX_BYTES:
+                return False
+        return True
+    except Exception:  # noqa: BLE001 - it would block (the rest is still coming; TLS's
+        return False   # SSLWantReadError too) or the body is malformed: the answer closes
+    finally:
+        sock.setblocking(True)
 
 
 def body_left_unread(conn: TConn) -> bool:
@@ -99,21 +110,5 @@ def body_drain(conn: TConn) -> bool:
         return True
     except OSError:  # reset
         return False
-    finally:
-        sock.setblocking(True)
-
-
-def _read_arrived(req, sock: socket.socket) -> bool:
-    """Read req's body as far as it has arrived (at most DRAIN_MAX_BYTES); whether to its end."""
-    sock.setblocking(False)
-    try:
-        drained = 0
-        while chunk := req.body.read(8192):
-            drained += len(chunk)
-            if drained > DRAIN_MAX_BYTES:
-                return False
-        return True
-    except Exception:  # noqa: BLE001 - it would block (the rest is still coming; TLS's
-        return False   # SSLWantReadError too) or the body is malformed
     finally:
         sock.setblocking(True)
