@@ -2,8 +2,8 @@
 
 One consistent read of the database gives the counts; the same read then tells which purchases
 arriving from the stream it already holds, until the stream is caught up. A purchase still in
-the sync mode's analytics backlog (purchases/analytics_backlog.py) is left out: it has not
-reached the stream yet, and will be counted when it does.
+the sync mode's analytics backlog (purchases/analytics_backlog.py) is left out: the stream has
+it or will (a copy sent twice counts once), and it is counted from there.
 """
 from __future__ import annotations
 

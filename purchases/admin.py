@@ -75,7 +75,9 @@ class PurchaseAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(AnalyticsBacklog)
 class AnalyticsBacklogAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    """Sync mode: purchases written while the broker was away, not yet sent to analytics."""
+    """Sync mode: written purchases the analytics stream has not confirmed yet (the broker
+    away, or a web process stopped before its confirm; each waits a few seconds at most
+    otherwise)."""
 
     list_display = ("purchase_id", "created_at")
     readonly_fields = ("purchase_id", "event", "created_at")

@@ -1,21 +1,28 @@
-"""Sync mode: purchases written while the broker was away, sent on to analytics once it is back.
+"""Sync mode's outbox: every written purchase is kept here until analytics' stream has it.
 
-In sync mode the committed row is the record: a purchase whose publish to the analytics stream
-then fails is still accepted (201). It waits in AnalyticsBacklog instead of being missed by
-analytics for good. A thread in each web process looks every few seconds and sends what it can
-claim, oldest first, forgetting each purchase once the broker has confirmed it.
+In sync mode the committed row is the record, and the purchase goes to the analytics stream
+only after the commit. So the same transaction that writes the purchase keeps it in
+AnalyticsBacklog: a process killed between the commit and the publish, or a broker away
+then, cannot leave analytics short for good. Once the broker confirms the publish, the
+purchase is forgotten (one DELETE for all those confirmed within FORGET_SECONDS). A thread in
+each web process also sends what is still kept past GRACE_SECONDS (its publish failed, or
+its process died), oldest first, and forgets each once confirmed.
 
-A purchase sent twice (a process stopped between the confirm and the delete, or two processes
-on a database without SKIP LOCKED, SQLite) counts once: analytics skips a purchase id it saw lately
-(analytics/state.py).
+A purchase sent twice (a process stopped between the confirm and the delete, a send that
+overtook a slow publish, or two processes on a database without SKIP LOCKED, SQLite) counts
+once: analytics skips a purchase id it saw lately (analytics/state.py).
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 import time
+from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
 
 from purchases.events import EventError, PurchaseEvent, event_from_dict
 from purchases.models import AnalyticsBacklog
@@ -23,21 +30,55 @@ from purchases.publisher import PublishFailed, event_publish
 
 log = logging.getLogger(__name__)
 
+FORGET_SECONDS = 0.5
 SEND_SECONDS = 5.0
 SEND_BATCH = 200
 
-
-def backlog_keep(event: PurchaseEvent) -> None:
-    """Keep a written purchase for analytics; raises DatabaseError if it cannot."""
-    AnalyticsBacklog.objects.get_or_create(purchase_id=event.id,
-                                           defaults={"event": event.to_dict()})
+_confirmed: list[str] = []  # purchase ids the broker took, not yet deleted
+_confirmed_lock = threading.Lock()
 
 
-def backlog_send(limit: int = SEND_BATCH) -> int:
-    """Send up to limit kept purchases to the analytics stream; returns how many the broker
-    confirmed (each is then forgotten). Raises PublishFailed once the broker refuses one,
-    after forgetting those it took."""
-    oldest = AnalyticsBacklog.objects.order_by("created_at")
+def grace_seconds() -> float:
+    """How long a kept purchase is left to the request that wrote it: its publish ends by
+    then (TIGLE_PUBLISH_TIMEOUT), and its confirm is forgotten soon after."""
+    return settings.TIGLE_PUBLISH_TIMEOUT + SEND_SECONDS
+
+
+def backlog_keep(events: Iterable[PurchaseEvent]) -> None:
+    """Keep written purchases for analytics: call inside the transaction that writes them."""
+    AnalyticsBacklog.objects.bulk_create(
+        AnalyticsBacklog(purchase_id=event.id, event=event.to_dict()) for event in events)
+
+
+def backlog_confirmed(purchase_id: str) -> None:
+    """The analytics stream has it: forgotten at the next backlog_forget()."""
+    with _confirmed_lock:
+        _confirmed.append(purchase_id)
+
+
+def backlog_forget() -> int:
+    """Delete the purchases confirmed since the last call, in one statement; how many."""
+    with _confirmed_lock:
+        confirmed = _confirmed[:]
+        del _confirmed[:]
+    if not confirmed:
+        return 0
+    try:
+        AnalyticsBacklog.objects.filter(purchase_id__in=confirmed).delete()
+    except DatabaseError:
+        with _confirmed_lock:  # next time, then
+            _confirmed[:0] = confirmed
+        raise
+    return len(confirmed)
+
+
+def backlog_send(limit: int = SEND_BATCH, grace: float | None = None) -> int:
+    """Send up to limit purchases kept longer than grace (default grace_seconds()) to the
+    analytics stream; returns how many the broker confirmed (each is then forgotten). Raises
+    PublishFailed once the broker refuses one, after forgetting those it took."""
+    since = timezone.now() - datetime.timedelta(
+        seconds=grace_seconds() if grace is None else grace)
+    oldest = AnalyticsBacklog.objects.filter(created_at__lte=since).order_by("created_at")
     if not connection.features.has_select_for_update_skip_locked:
         # SQLite: no claim, and no write lock held while publishing (it would stop every
         # purchase's commit); a purchase two processes send is counted once all the same.
@@ -71,24 +112,36 @@ def _send(kept: list[AnalyticsBacklog]) -> tuple[int, PublishFailed | None]:
     return len(sent), failure
 
 
+def backlog_step(send: bool) -> None:
+    """One turn of the sender thread: forget what was confirmed; with send, send what waits."""
+    close_old_connections()  # a connection the database dropped meanwhile
+    backlog_forget()
+    while send:
+        sent = backlog_send()
+        if sent:
+            log.info("analytics backlog: %d purchases sent to analytics", sent)
+        # Fewer than a batch: nothing older waits, or the rest is another process's claim.
+        send = sent == SEND_BATCH
+
+
 def backlog_sender_start() -> threading.Thread:
-    """A daemon thread that sends the backlog every SEND_SECONDS (a web process in sync mode)."""
+    """A daemon thread that runs backlog_step every FORGET_SECONDS, sending every
+    SEND_SECONDS (a web process in sync mode)."""
     thread = threading.Thread(target=_send_forever, name="analytics-backlog", daemon=True)
     thread.start()
     return thread
 
 
 def _send_forever() -> None:
+    sent_at = time.monotonic()
     while True:  # until the process ends
-        time.sleep(SEND_SECONDS)
+        time.sleep(FORGET_SECONDS)
+        send = time.monotonic() - sent_at >= SEND_SECONDS
+        if send:
+            sent_at = time.monotonic()
         try:
-            close_old_connections()  # a connection the database dropped meanwhile
-            while AnalyticsBacklog.objects.exists():
-                sent = backlog_send()
-                log.info("analytics backlog: %d purchases sent to analytics", sent)
-                if sent == 0:  # all claimed by another process
-                    break
+            backlog_step(send)
         except (DatabaseError, PublishFailed) as exc:
-            log.warning("analytics backlog: %s; trying again in %.0f s", exc, SEND_SECONDS)
+            log.warning("analytics backlog: %s; trying again in %.1f s", exc, FORGET_SECONDS)
         except Exception:
             log.exception("analytics backlog: unexpected failure; trying again")

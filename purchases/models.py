@@ -40,8 +40,8 @@ class PurchaseItem(models.Model):
 
 
 class AnalyticsBacklog(models.Model):
-    """Sync mode: a committed purchase whose publish to the analytics stream failed (the
-    broker was away). Sent on once the broker is back (purchases/analytics_backlog.py)."""
+    """Sync mode's outbox: a purchase kept in the transaction that writes it, until the
+    broker confirmed it on the analytics stream (purchases/analytics_backlog.py)."""
 
     purchase_id = models.UUIDField(primary_key=True)
     event = models.JSONField()  # PurchaseEvent.to_dict()

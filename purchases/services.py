@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from purchases.analytics_backlog import backlog_keep
+from purchases.analytics_backlog import backlog_confirmed, backlog_keep
 from purchases.events import PurchaseEvent
 from purchases.models import Purchase, PurchaseItem
 from purchases.publisher import PublishFailed, event_publish
@@ -21,11 +21,13 @@ class HandoverFailed(Exception):
     """The purchase could not be handed to the broker or the database: answer 503."""
 
 
-def purchases_bulk_create(*, events: Iterable[PurchaseEvent]) -> int:
+def purchases_bulk_create(*, events: Iterable[PurchaseEvent],
+                          keep_for_analytics: bool = False) -> int:
     """Write purchases and their items in one transaction; skip ids already written.
 
     Returns how many purchases were new. A redelivered or retried purchase finds its id
-    already there and adds nothing.
+    already there and adds nothing. keep_for_analytics (sync mode): the new ones are also
+    kept in the analytics backlog, in the same transaction.
     """
     by_id = {uuid.UUID(event.id): event for event in events}
     with transaction.atomic():
@@ -61,6 +63,8 @@ def purchases_bulk_create(*, events: Iterable[PurchaseEvent]) -> int:
             for purchase in purchases
             for item_id, quantity in by_id[purchase.purchase_id].items
         )
+        if keep_for_analytics:
+            backlog_keep(by_id[purchase.purchase_id] for purchase in purchases)
     return len(purchases)
 
 
@@ -74,10 +78,11 @@ def purchase_accept(*, event: PurchaseEvent, confirmation: Confirmation | None =
         if settings.TIGLE_WRITE_MODE != "sync":
             event_publish(event=event, confirmation=confirmation)
             return
-        purchases_bulk_create(events=[event])
+        written = purchases_bulk_create(events=[event], keep_for_analytics=True)
     except (PublishFailed, DatabaseError) as exc:
         raise HandoverFailed(str(exc)) from exc
-    analytics_notify(event=event)
+    if written:  # else a retry: its first attempt kept it for analytics
+        analytics_notify(event=event)
     if confirmation is not None:
         confirmation.settle(None)
 
@@ -86,17 +91,14 @@ def analytics_notify(*, event: PurchaseEvent) -> None:
     """Sync mode: after the commit, tell analytics, straight to its stream (not the fanout,
     or the worker would write the purchase a second time).
 
-    The row is the record here: if the broker is away the purchase is still accepted, and
-    kept in the analytics backlog until the broker is back (purchases/analytics_backlog.py).
+    The row is the record here, and the transaction that wrote it kept the purchase in the
+    analytics backlog: if the broker is away, or this process dies before the confirm, the
+    backlog's sender sends it later (purchases/analytics_backlog.py).
     """
     try:
         event_publish(event=event, analytics_only=True)
     except PublishFailed as exc:
-        try:
-            backlog_keep(event)
-        except DatabaseError as kept_error:
-            log.error("purchase %s written but neither sent to analytics (%s) nor kept for it "
-                      "(%s)", event.id, exc, kept_error)
-        else:
-            log.warning("purchase %s written, kept for analytics until the broker is back: %s",
-                        event.id, exc)
+        log.warning("purchase %s written, kept for analytics until the broker is back: %s",
+                    event.id, exc)
+    else:
+        backlog_confirmed(event.id)

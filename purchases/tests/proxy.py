@@ -5,6 +5,9 @@ from __future__ import annotations
 import select
 import socket
 import threading
+import time
+
+POLL_SECONDS = 0.05
 
 
 class FaultProxy:
@@ -44,7 +47,7 @@ class FaultProxy:
                 # What a held direction sends waits in its socket, unread.
                 watched = [sock for sock, direction in ((client, "requests"), (upstream, "replies"))
                            if direction not in self.held]
-                readable, _, _ = select.select(watched, [], [], 0.05)
+                readable, _, _ = select.select(watched, [], [], POLL_SECONDS)
                 if not self.up or self.closed:
                     return
                 for sock in readable:
@@ -78,6 +81,7 @@ class FaultProxy:
         """Keep connections open but pass nothing from the server (a broker gone silent),
         and with requests=True nothing to it either (a network gone silent)."""
         self.held = frozenset({"replies", "requests"} if requests else {"replies"})
+        time.sleep(2 * POLL_SECONDS)  # a pump still in its last select() would pass data on
 
     def release(self) -> None:
         self.held = frozenset()

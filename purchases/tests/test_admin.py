@@ -83,7 +83,7 @@ def test_it_lists_the_purchases_waiting_for_analytics_read_only(staff):
     from purchases.analytics_backlog import backlog_keep
 
     kept = event_new(store_id=4, customer_id=4001, date=datetime.date(2021, 1, 1), items=[(9, 1)])
-    backlog_keep(kept)
+    backlog_keep([kept])
     backlog = "/admin/purchases/analyticsbacklog/"
     response = staff.get(backlog)
     assert response.status_code == 200 and kept.id in response.content.decode()
