@@ -4,7 +4,6 @@ import json
 import random
 import threading
 import time
-import urllib.parse
 import uuid
 from collections import Counter
 
@@ -15,7 +14,6 @@ from kombu import Connection, Producer
 from analytics import client
 from analytics.tests.helpers import accepted, assert_counts_match, counted, database_counts
 from analytics.tests.test_consumer import task_body
-from purchases.tests.conftest import proxied
 from purchases.tests.helpers import (
     database_purchases,
     purchase_post,
@@ -24,7 +22,6 @@ from purchases.tests.helpers import (
     stream_event_ids,
     wait_until,
 )
-from purchases.tests.proxy import FaultProxy
 from purchases.tests.service_admin import rabbitmqctl
 from purchases.topology import topology_declare
 
@@ -79,10 +76,7 @@ def test_it_counts_each_purchase_once_across_a_broker_cut_and_idempotent_retries
     """Web, worker and analytics lose their broker connections for seconds. Clients retry
     with their Idempotency-Key, so some purchases reach the stream twice: counted once."""
     stack = own_stack
-    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
-    proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
-    stack.proxies.append(proxy)
-    broker_url = proxied(stack.env["CELERY_BROKER_URL"], proxy)
+    proxy, broker_url = stack.proxy(stack.env["CELERY_BROKER_URL"])
     stack.start_worker(CELERY_BROKER_URL=broker_url)
     analytics, address = stack.start_analytics(CELERY_BROKER_URL=broker_url)
     stack.start_web(CELERY_BROKER_URL=broker_url, ANALYTICS_ADDRESS=address)

@@ -69,6 +69,13 @@ class Stack:
         self.web, self.base = web_start({**self.env, **env}, self.log_dir)
         return self.web
 
+    def proxy(self, url: str) -> tuple[FaultProxy, str]:
+        """A proxy a test can cut to the server at url, closed with the stack; and url
+        through it."""
+        proxy = FaultProxy.to(url)
+        self.proxies.append(proxy)
+        return proxy, proxied(url, proxy)
+
     def start_analytics(self, name: str = "analytics", **env: str) -> tuple[Process, str]:
         """An analytics replica with its own port and state folder, kept across restarts."""
         port = int(self.analytics[name][1].rpartition(":")[2]) if name in self.analytics else None

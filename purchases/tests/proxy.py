@@ -5,9 +5,10 @@ from __future__ import annotations
 import select
 import socket
 import threading
-import time
+import urllib.parse
 
 POLL_SECONDS = 0.05
+DEFAULT_PORTS = {"amqp": 5672, "mysql": 3306}
 
 
 class FaultProxy:
@@ -20,7 +21,14 @@ class FaultProxy:
         self.held: frozenset[str] = frozenset()  # "requests", "replies"
         self.lock = threading.Lock()
         self.sockets: set[socket.socket] = set()
+        self.passing: set[threading.Lock] = set()  # one per connection, held while passing data
         threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    @classmethod
+    def to(cls, url: str) -> FaultProxy:
+        """A proxy to the server of an amqp:// or mysql:// URL."""
+        parts = urllib.parse.urlsplit(url)
+        return cls(parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme])
 
     def _accept_loop(self) -> None:
         while not self.closed:
@@ -42,22 +50,30 @@ class FaultProxy:
 
     def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
         peers = {client: upstream, upstream: client}
+        directions = {client: "requests", upstream: "replies"}
+        passing = threading.Lock()
+        with self.lock:
+            self.passing.add(passing)
         try:
             while True:
                 # What a held direction sends waits in its socket, unread.
-                watched = [sock for sock, direction in ((client, "requests"), (upstream, "replies"))
-                           if direction not in self.held]
+                watched = [sock for sock in peers if directions[sock] not in self.held]
                 readable, _, _ = select.select(watched, [], [], POLL_SECONDS)
                 if not self.up or self.closed:
                     return
                 for sock in readable:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    peers[sock].sendall(data)
+                    with passing:
+                        if directions[sock] in self.held:  # held while select() waited
+                            continue
+                        data = sock.recv(65536)
+                        if not data:
+                            return
+                        peers[sock].sendall(data)
         except (OSError, ValueError):  # cut() closed the sockets under select()
             return
         finally:
+            with self.lock:
+                self.passing.discard(passing)
             self._close(client, upstream)
 
     def _close(self, *socks: socket.socket) -> None:
@@ -81,7 +97,11 @@ class FaultProxy:
         """Keep connections open but pass nothing from the server (a broker gone silent),
         and with requests=True nothing to it either (a network gone silent)."""
         self.held = frozenset({"replies", "requests"} if requests else {"replies"})
-        time.sleep(2 * POLL_SECONDS)  # a pump still in its last select() would pass data on
+        with self.lock:
+            passing = list(self.passing)
+        for lock in passing:  # data being passed on is through when this returns
+            with lock:
+                pass
 
     def release(self) -> None:
         self.held = frozenset()

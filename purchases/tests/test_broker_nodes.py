@@ -5,14 +5,12 @@ The two "nodes" are two cuttable proxies in front of the one local RabbitMQ: wha
 is each process's failover, not RabbitMQ's replication (the deployment's cluster does that).
 """
 import random
-import urllib.parse
 import uuid
 
 import pytest
 
 from analytics import client
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, PARKED_QUEUE
-from purchases.tests.conftest import proxied
 from purchases.tests.helpers import (
     assert_written_exactly,
     database_purchases,
@@ -22,18 +20,14 @@ from purchases.tests.helpers import (
     stream_event_ids,
     wait_until,
 )
-from purchases.tests.proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
 
 
 def test_every_process_fails_over_to_the_next_node_and_loses_nothing(own_stack):
     stack = own_stack
-    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
-    nodes = [FaultProxy(amqp.hostname, amqp.port or 5672) for _ in range(2)]
-    stack.proxies.extend(nodes)
-    stack.env["CELERY_BROKER_URL"] = ";".join(
-        proxied(stack.env["CELERY_BROKER_URL"], node) for node in nodes)
+    nodes, urls = zip(*(stack.proxy(stack.env["CELERY_BROKER_URL"]) for _ in range(2)))
+    stack.env["CELERY_BROKER_URL"] = ";".join(urls)
     stack.env["TIGLE_QUEUE_TYPE"] = "quorum"
     _, address = stack.start_analytics()
     worker = stack.start_worker()

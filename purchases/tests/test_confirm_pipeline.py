@@ -11,7 +11,6 @@ import random
 import secrets
 import threading
 import time
-import urllib.parse
 
 import pytest
 from django.conf import settings
@@ -28,8 +27,7 @@ PROPERTIES = {"content_type": "text/plain", "content_encoding": "utf-8", "delive
 
 @pytest.fixture
 def proxy():
-    parts = urllib.parse.urlsplit(settings.CELERY_BROKER_URL)
-    proxy = FaultProxy(parts.hostname, parts.port or 5672)
+    proxy = FaultProxy.to(settings.CELERY_BROKER_URL)
     yield proxy
     proxy.close()
 

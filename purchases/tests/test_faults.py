@@ -11,14 +11,12 @@ import select
 from collections import Counter
 import threading
 import time
-import urllib.parse
 import uuid
 
 import pytest
 import requests
 
 from purchases.events import DB_QUEUE
-from purchases.tests.conftest import proxied
 from purchases.tests.helpers import (
     assert_written_exactly,
     database_purchases,
@@ -30,7 +28,6 @@ from purchases.tests.helpers import (
     stream_event_ids,
     wait_until,
 )
-from purchases.tests.proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
 
@@ -76,10 +73,8 @@ def test_it_loses_nothing_when_the_worker_is_killed_mid_stream(stack):
 
 
 def test_it_acks_nothing_early_while_the_database_is_unreachable(stack, rabbitmq_vhost):
-    database = urllib.parse.urlsplit(stack.database_url)
-    proxy = FaultProxy(database.hostname, database.port or 3306)
-    stack.proxies.append(proxy)
-    worker = stack.start_worker(DATABASE_URL=proxied(stack.database_url, proxy))
+    proxy, database_url = stack.proxy(stack.database_url)
+    worker = stack.start_worker(DATABASE_URL=database_url)
     stack.start_web()
     answered: list = []  # list.append is atomic across the sending threads
     thread, result = in_background(
@@ -104,10 +99,7 @@ def test_it_acks_nothing_early_while_the_database_is_unreachable(stack, rabbitmq
 
 
 def test_it_answers_503_not_201_while_the_broker_is_cut_and_recovers(stack):
-    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
-    proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
-    stack.proxies.append(proxy)
-    broker_url = proxied(stack.env["CELERY_BROKER_URL"], proxy)
+    proxy, broker_url = stack.proxy(stack.env["CELERY_BROKER_URL"])
     worker = stack.start_worker(CELERY_BROKER_URL=broker_url)
     stack.start_web(CELERY_BROKER_URL=broker_url)
 
@@ -140,12 +132,10 @@ def test_a_purchase_is_answered_once_confirmed_and_its_thread_serves_others_mean
     """The web answers a purchase after its thread has moved on (answer_later.py): the 201
     waits for the broker's confirm while the one request thread answers other requests, and
     a confirm that never comes is a 503 with the API's headers, on a connection kept alive."""
-    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
-    proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
-    stack.proxies.append(proxy)
+    proxy, broker_url = stack.proxy(stack.env["CELERY_BROKER_URL"])
     stack.start_worker()
     access = tmp_path / "access.log"
-    stack.start_web(CELERY_BROKER_URL=proxied(stack.env["CELERY_BROKER_URL"], proxy),
+    stack.start_web(CELERY_BROKER_URL=broker_url,
                     WEB_THREADS="1", TIGLE_PUBLISH_TIMEOUT="1",
                     GUNICORN_CMD_ARGS=f"--access-logfile {access}")
     port = int(stack.base.rpartition(":")[2])
@@ -205,11 +195,9 @@ def test_sync_mode_counts_in_analytics_what_it_wrote_while_the_broker_was_cut(ow
 
     stack = own_stack
     _, address = stack.start_analytics()
-    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
-    proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
-    stack.proxies.append(proxy)
+    proxy, broker_url = stack.proxy(stack.env["CELERY_BROKER_URL"])
     stack.start_web(TIGLE_WRITE_MODE="sync", ANALYTICS_ADDRESS=address,
-                    CELERY_BROKER_URL=proxied(stack.env["CELERY_BROKER_URL"], proxy))
+                    CELERY_BROKER_URL=broker_url)
     before = purchases_stream(stack.base, 20, threads=2, seed=1)
     wait_until(lambda: client.stats(address)["purchases"] >= 20, 30, "analytics counting")
     proxy.cut()
@@ -237,12 +225,9 @@ def test_sync_mode_counts_in_analytics_a_purchase_whose_web_died_before_the_conf
 
     stack = own_stack
     _, address = stack.start_analytics()
-    amqp = urllib.parse.urlsplit(stack.env["CELERY_BROKER_URL"])
-    proxy = FaultProxy(amqp.hostname, amqp.port or 5672)
-    stack.proxies.append(proxy)
+    proxy, broker_url = stack.proxy(stack.env["CELERY_BROKER_URL"])
     web_env = {"TIGLE_WRITE_MODE": "sync", "ANALYTICS_ADDRESS": address,
-               "TIGLE_PUBLISH_TIMEOUT": "5",
-               "CELERY_BROKER_URL": proxied(stack.env["CELERY_BROKER_URL"], proxy)}
+               "TIGLE_PUBLISH_TIMEOUT": "5", "CELERY_BROKER_URL": broker_url}
     stack.start_web(**web_env)
     purchases_stream(stack.base, 5, threads=1, seed=3)
     wait_until(lambda: client.stats(address)["purchases"] == 5, 30, "analytics counting")
