@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 FORGET_SECONDS = 0.5
 SEND_SECONDS = 5.0
 SEND_BATCH = 200
+FORGET_CHUNK = 1000  # ids per DELETE: a statement for all could pass max_allowed_packet
 
 _confirmed: list[str] = []  # purchase ids the broker took, not yet deleted
 _confirmed_lock = threading.Lock()
@@ -57,19 +58,21 @@ def backlog_confirmed(purchase_id: str) -> None:
 
 
 def backlog_forget() -> int:
-    """Delete the purchases confirmed since the last call, in one statement; how many."""
+    """Delete the purchases confirmed since the last call; how many."""
     with _confirmed_lock:
         confirmed = _confirmed[:]
         del _confirmed[:]
-    if not confirmed:
-        return 0
+    done = 0
     try:
-        AnalyticsBacklog.objects.filter(purchase_id__in=confirmed).delete()
+        while done < len(confirmed):
+            chunk = confirmed[done:done + FORGET_CHUNK]
+            AnalyticsBacklog.objects.filter(purchase_id__in=chunk).delete()
+            done += len(chunk)
     except DatabaseError:
         with _confirmed_lock:  # next time, then
-            _confirmed[:0] = confirmed
+            _confirmed[:0] = confirmed[done:]
         raise
-    return len(confirmed)
+    return done
 
 
 def backlog_send(limit: int = SEND_BATCH, grace: float | None = None) -> int:
@@ -112,28 +115,37 @@ def _send(kept: list[AnalyticsBacklog]) -> tuple[int, PublishFailed | None]:
     return len(sent), failure
 
 
-def backlog_step(send: bool) -> None:
-    """One turn of the sender thread: forget what was confirmed; with send, send what waits."""
+def backlog_step(send: bool, grace: float | None = None) -> int:
+    """One turn of the sender thread: forget what was confirmed; with send, send what waits
+    past the grace, batch by batch. Returns how many it sent."""
     close_old_connections()  # a connection the database dropped meanwhile
-    backlog_forget()
-    while send:
-        sent = backlog_send()
+    total = 0
+    while True:
+        # Before every batch: a purchase its request saw confirmed meanwhile must be gone
+        # before it passes the grace, or a long backlog would have it sent a second time.
+        backlog_forget()
+        if not send:
+            return total
+        sent = backlog_send(grace=grace)
         if sent:
             log.info("analytics backlog: %d purchases sent to analytics", sent)
+        total += sent
         # Fewer than a batch: nothing older waits, or the rest is another process's claim.
         send = sent == SEND_BATCH
 
 
-def backlog_sender_start() -> threading.Thread:
+def backlog_sender_start(*, until_empty: bool = False) -> threading.Thread:
     """A daemon thread that runs backlog_step every FORGET_SECONDS, sending every
-    SEND_SECONDS (a web process in sync mode)."""
-    thread = threading.Thread(target=_send_forever, name="analytics-backlog", daemon=True)
+    SEND_SECONDS: a web process in sync mode. until_empty (queue mode, which keeps nothing):
+    it sends what an earlier sync-mode run left, then stops."""
+    thread = threading.Thread(target=_send_forever, args=(until_empty,),
+                              name="analytics-backlog", daemon=True)
     thread.start()
     return thread
 
 
-def _send_forever() -> None:
-    sent_at = time.monotonic()
+def _send_forever(until_empty: bool) -> None:
+    sent_at = time.monotonic() - SEND_SECONDS  # a first send at once
     while True:  # until the process ends
         time.sleep(FORGET_SECONDS)
         send = time.monotonic() - sent_at >= SEND_SECONDS
@@ -141,6 +153,8 @@ def _send_forever() -> None:
             sent_at = time.monotonic()
         try:
             backlog_step(send)
+            if until_empty and send and not AnalyticsBacklog.objects.exists():
+                return
         except (DatabaseError, PublishFailed) as exc:
             log.warning("analytics backlog: %s; trying again in %.1f s", exc, FORGET_SECONDS)
         except Exception:

@@ -23,10 +23,22 @@ def post_worker_init(worker) -> None:
     """The application is loaded: its objects stay for the worker's life (heap.py)."""
     from django.conf import settings
 
+    from purchases.analytics_backlog import backlog_sender_start
     from tigle_project.heap import startup_heap_freeze
 
     startup_heap_freeze()
-    if settings.TIGLE_WRITE_MODE == "sync":
-        from purchases.analytics_backlog import backlog_sender_start
+    # Queue mode keeps nothing for analytics, but sends on what a sync-mode run left.
+    backlog_sender_start(until_empty=settings.TIGLE_WRITE_MODE != "sync")
 
-        backlog_sender_start()
+
+def worker_exit(server, worker) -> None:
+    """Confirmed purchases are forgotten before the process goes: else another process
+    would send them to analytics again, or, with none in sync mode, they would stay kept."""
+    from django.db import DatabaseError
+
+    from purchases.analytics_backlog import backlog_forget
+
+    try:
+        backlog_forget()
+    except DatabaseError as exc:
+        worker.log.warning("analytics backlog: confirmed purchases not forgotten: %s", exc)

@@ -1,4 +1,5 @@
 """Purchases POSTed through gunicorn reach the database through the broker and the worker."""
+import datetime
 import os
 import re
 import socket
@@ -6,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from django.utils import timezone
 from kombu import Connection
 
-from purchases.events import DB_QUEUE, PARKED_QUEUE
+from purchases.events import DB_QUEUE, PARKED_QUEUE, event_new
+from purchases.models import AnalyticsBacklog
 from purchases.tests.conftest import queue_depth
 from purchases.tests.helpers import (
     assert_written_exactly,
@@ -17,6 +20,7 @@ from purchases.tests.helpers import (
     purchases_stream,
     wait_until,
 )
+from purchases.services import purchases_bulk_create
 from tigle_project.stack import ROOT, web_start, worker_start
 
 N = 300
@@ -79,6 +83,8 @@ def test_it_writes_inside_the_request_in_sync_mode_and_tells_analytics(own_stack
     _, address = stack.start_analytics()
     stack.start_web(TIGLE_WRITE_MODE="sync", ANALYTICS_ADDRESS=address)
     sent = purchases_stream(stack.base, 100, threads=4)
+    stack.web.stop()  # at once: what it saw confirmed it forgets before it goes
+    assert not AnalyticsBacklog.objects.exists()
     assert [one.status for one in sent] == [201] * 100
     # No worker runs: every row was committed before its 201.
     rows = database_purchases(stack.database_url)
@@ -90,6 +96,21 @@ def test_it_writes_inside_the_request_in_sync_mode_and_tells_analytics(own_stack
     assert (client.stats(address)["purchases"], client.stats(address)["units"]) == (100, units)
     with Connection(stack.env["CELERY_BROKER_URL"]) as connection:
         assert queue_depth(connection, DB_QUEUE) == 0
+
+
+def test_a_queue_mode_web_sends_on_what_a_sync_mode_run_left_for_analytics(own_stack):
+    from analytics import client
+
+    stack = own_stack
+    _, address = stack.start_analytics()
+    left, = [event_new(store_id=9, customer_id=9000, date=datetime.date(2021, 1, 1),
+                       items=[(19, 3)])]
+    purchases_bulk_create(events=[left], keep_for_analytics=True)  # and then the web stopped
+    AnalyticsBacklog.objects.update(created_at=timezone.now() - datetime.timedelta(minutes=1))
+    stack.start_web(ANALYTICS_ADDRESS=address)  # queue mode, the default
+    wait_until(lambda: client.stats(address)["purchases"] == 1, 30, "the left purchase counted")
+    wait_until(lambda: not AnalyticsBacklog.objects.exists(), 10, "the backlog forgotten")
+    assert client.stats(address)["units"] == 3
 
 
 def test_it_works_on_the_embedded_defaults(tmp_path):

@@ -231,6 +231,7 @@ def test_sync_mode_counts_in_analytics_a_purchase_whose_web_died_before_the_conf
     stack.start_web(**web_env)
     purchases_stream(stack.base, 5, threads=1, seed=3)
     wait_until(lambda: client.stats(address)["purchases"] == 5, 30, "analytics counting")
+    wait_until(lambda: not AnalyticsBacklog.objects.exists(), 10, "the five forgotten")
     proxy.hold(requests=True)  # the publish after the commit reaches no broker
     dying = purchase_random(random.Random(4))
     poster = threading.Thread(target=purchase_post, args=(requests.Session(), stack.base, dying))
