@@ -4,8 +4,8 @@ In sync mode the committed row is the record, and the purchase goes to the analy
 only after the commit. So the same transaction that writes the purchase keeps it in
 AnalyticsBacklog: a process killed between the commit and the publish, or a broker away
 then, cannot leave analytics short for good. Once the broker confirms the publish, the
-purchase is forgotten (one DELETE for all those confirmed within FORGET_SECONDS). A thread in
-each web process also sends what is still kept past GRACE_SECONDS (its publish failed, or
+purchase is forgotten (deleted with all those confirmed within FORGET_SECONDS). A thread in
+each web process also sends what is still kept past grace_seconds() (its publish failed, or
 its process died), oldest first, and forgets each once confirmed.
 
 A purchase sent twice (a process stopped between the confirm and the delete, a send that

@@ -10,7 +10,6 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import override_settings
-from django.utils import timezone
 
 from purchases import idempotency
 from purchases.analytics_backlog import (
@@ -25,20 +24,13 @@ from purchases.analytics_backlog import (
 from purchases.events import event_new
 from purchases.models import AnalyticsBacklog, Purchase
 from purchases.services import HandoverFailed, purchase_accept, purchases_bulk_create
-from purchases.tests.helpers import stream_event_ids
+from purchases.tests.helpers import kept_long_ago, stream_event_ids
 from purchases.validation import purchase_parse
 
 
 def _events(*stores: int):
     return [event_new(store_id=store, customer_id=store * 1000, date=datetime.date(2021, 1, 1),
                       items=[(store, 2)]) for store in stores]
-
-
-def _kept_long_ago(events) -> None:
-    """Written and kept a minute ago: what a broker outage leaves."""
-    purchases_bulk_create(events=events, keep_for_analytics=True)
-    AnalyticsBacklog.objects.filter(purchase_id__in=[e.id for e in events]).update(
-        created_at=timezone.now() - datetime.timedelta(seconds=60))
 
 
 @pytest.mark.django_db
@@ -99,7 +91,7 @@ def test_it_forgets_what_requests_confirm_while_it_sends_a_long_backlog():
     # being confirmed: those must be forgotten as it goes, not reach its grace and go twice.
     backlog_forget()
     left = _events(*(1 + n % 50 for n in range(20 * SEND_BATCH)))
-    _kept_long_ago(left)
+    kept_long_ago(left)
     sending = threading.Event()
     accepted: list[str] = []
 

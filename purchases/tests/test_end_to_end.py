@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from django.utils import timezone
 from kombu import Connection
 
 from purchases.events import DB_QUEUE, PARKED_QUEUE, event_new
@@ -16,11 +15,11 @@ from purchases.tests.conftest import queue_depth
 from purchases.tests.helpers import (
     assert_written_exactly,
     database_purchases,
+    kept_long_ago,
     not_a_purchase_publish,
     purchases_stream,
     wait_until,
 )
-from purchases.services import purchases_bulk_create
 from tigle_project.stack import ROOT, web_start, worker_start
 
 N = 300
@@ -105,8 +104,7 @@ def test_a_queue_mode_web_sends_on_what_a_sync_mode_run_left_for_analytics(own_s
     _, address = stack.start_analytics()
     left, = [event_new(store_id=9, customer_id=9000, date=datetime.date(2021, 1, 1),
                        items=[(19, 3)])]
-    purchases_bulk_create(events=[left], keep_for_analytics=True)  # and then the web stopped
-    AnalyticsBacklog.objects.update(created_at=timezone.now() - datetime.timedelta(minutes=1))
+    kept_long_ago([left])
     stack.start_web(ANALYTICS_ADDRESS=address)  # queue mode, the default
     wait_until(lambda: client.stats(address)["purchases"] == 1, 30, "the left purchase counted")
     wait_until(lambda: not AnalyticsBacklog.objects.exists(), 10, "the backlog forgotten")
