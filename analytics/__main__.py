@@ -6,14 +6,10 @@ import json
 import logging
 import sys
 
-# Analytics runs without Django; kombu would import a piece of it only to serialise Django's
-# lazy strings, which never occur here.
-sys.modules.setdefault("django", None)
+import grpc
 
-import grpc  # noqa: E402
-
-from analytics import client  # noqa: E402
-from analytics.config import ConfigError, addresses_from_env, config_from_env  # noqa: E402
+from analytics import client
+from analytics.config import ConfigError, addresses_from_env, config_from_env
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -36,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "serve":
-            config = config_from_env()  # before analytics.service imports the topology
-            from analytics.service import serve
+            config = config_from_env()
+            from analytics.service import serve  # the queries need neither numpy nor py-amqp
 
             return serve(config)
         address = args.address or addresses_from_env()[0]

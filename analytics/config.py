@@ -78,7 +78,7 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
     folder = None
     if broker_url.startswith("filesystem"):
         folder = Path(urlsplit(broker_url).path or var_dir / "broker")
-    try:  # read by purchases/topology.py at import: checked first, to stop naming it
+    try:  # not used here, but a host's processes refuse the same bad environment alike
         queue_type(environ)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from analytics.matrix import Matrix
-from purchases.mysql_tls import mysql_ssl
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +27,14 @@ ID_TYPE = (
     "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
     "AND TABLE_NAME = 'purchases_purchase' AND COLUMN_NAME = 'purchase_id'"
 )
+
+
+def mysql_ssl(database_url: str) -> dict[str, str] | None:
+    """mysqlclient's `ssl` argument for DATABASE_URL's `?ssl_ca=<CA bundle>`, read as
+    purchases/mysql_tls.py reads it for web and worker (analytics imports no more of
+    purchases/ than its event module); None when it asks for no TLS."""
+    ca = parse_qs(urlsplit(database_url).query).get("ssl_ca")
+    return {"ca": ca[-1]} if ca else None
 
 
 class DatabaseSnapshot:

@@ -9,25 +9,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from kombu import Connection, Consumer as KombuConsumer
-
-from analytics.broker import (
-    BROKER_ERRORS,
-    IDLE_SECONDS,
-    analytics_queue,
-    broker_connection,
-    stream_tail,
-)
+from analytics.broker import BROKER_ERRORS, StreamSource, stream_tail
 from analytics.checkpoint import Snapshot, snapshot_take
 from analytics.config import Config
 from analytics.consumer import Consumer, StreamLost
+from analytics.kombu_compat import FolderQueue
 from analytics.rebuild import DatabaseSnapshot, matrix_rebuild
 from analytics.state import State
 from purchases.events import ANALYTICS_STREAM
-from purchases.topology import connect_any_node, is_amqp, topology_declare
 
 log = logging.getLogger(__name__)
 
+# Also how often the embedded broker's folder is polled.
+IDLE_SECONDS = 0.05
 BACKOFF_MIN_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
 # A full matrix (400 MiB) takes one or two seconds to write and sync, on a thread of its own
@@ -56,28 +50,28 @@ class StreamReader:
         self._saved_offset: int | None = consumer.state.last_offset
         self._saved_at = time.monotonic()
         self._checkpoint_seconds = 0.0  # how long the last one took
-        self._unacked = None  # the last delivery not yet acknowledged
+        self._source: StreamSource | FolderQueue | None = None
         self._backoff = BACKOFF_MIN_SECONDS
 
     def run(self) -> None:
         try:
             while not self._stop.is_set():
-                connection = broker_connection(self.config)
+                source = None
                 try:
-                    connect_any_node(connection)
-                    self._consume(connection)
+                    source = self._source = self._source_open()
+                    self._consume(source)
                 except Reattach:
                     pass
                 except BROKER_ERRORS as exc:
+                    self._source = None  # its channel is gone: nothing to ack
                     log.warning("broker: %r; reconnecting in %.1fs", exc, self._backoff)
-                    self._unacked = None  # its channel is gone
                     self._stop.wait(self._backoff)
                     self._backoff = min(self._backoff * 2, BACKOFF_MAX_SECONDS)
                 finally:
-                    self._unacked = None
                     self._flush()
-                    # Not a graceful close: a broker that stopped answering never confirms it.
-                    connection.collect()
+                    self._source = None
+                    if source is not None:
+                        source.close()
         finally:
             try:
                 self.checkpoint(force=True)  # skipped mid catch-up: a restart rebuilds again
@@ -85,49 +79,46 @@ class StreamReader:
                 self._snapshot_release(caught_up=False)
                 self._writer.shutdown(wait=True)
 
-    def _consume(self, connection: Connection) -> None:
-        amqp = is_amqp(connection)
-        topology_declare(connection)
-        if amqp and self._snapshot is None:
-            self._recreated_check()
-        start = self.consumer.attach_offset() if amqp else self.consumer.handled + 1
-        channel = connection.channel()
+    def _source_open(self) -> StreamSource | FolderQueue:
+        """Connected, the topology declared, not yet attached."""
+        # The prefetch keeps delivering while a batch is applied; offsets already handled
+        # are skipped by the consumer, so a delivery is never applied twice.
+        prefetch = 2 * self.config.batch_size
+        if self.config.embedded_broker:
+            return FolderQueue(self.config.broker_folder, self._on_delivery, limit=prefetch)
+        return StreamSource(self.config.broker_url, self._on_delivery, prefetch)
 
-        def on_message(message) -> None:
-            offset = message.headers["x-stream-offset"] if amqp else self.consumer.handled + 1
-            try:
-                self.consumer.handle(message.body, offset)
-            except StreamLost as lost:
-                self._rebuild(str(lost), resume=lost.resume)
-                if lost.resume == 0:
-                    raise Reattach() from None
-                self.consumer.handle(message.body, offset)
-            if amqp:
-                self._unacked = message
-            else:
-                message.ack()  # the filesystem broker removed it at fetch already
+    def _on_delivery(self, body: bytes, offset: int | None) -> None:
+        if offset is None:  # the embedded broker's queue: no offsets, every delivery new
+            offset = self.consumer.handled + 1
+        try:
+            self.consumer.handle(body, offset)
+        except StreamLost as lost:
+            self._rebuild(str(lost), resume=lost.resume)
+            if lost.resume == 0:
+                raise Reattach() from None
+            self.consumer.handle(body, offset)
 
-        # The prefetch keeps delivering while a batch is applied; offsets already handled are
-        # skipped by the consumer, so a delivery is never applied twice.
-        reader = KombuConsumer(channel, queues=[analytics_queue(connection, start)],
-                               on_message=on_message, prefetch_count=2 * self.config.batch_size)
-        reader.consume()
+    def _consume(self, source: StreamSource | FolderQueue) -> None:
+        if self.config.embedded_broker:
+            start = self.consumer.handled + 1
+        else:
+            if self._snapshot is None:
+                self._recreated_check()
+            start = self.consumer.attach_offset()
+        source.attach(start)
         self._backoff = BACKOFF_MIN_SECONDS
         log.info("reading %s from offset %d", ANALYTICS_STREAM, start)
-        beat = time.monotonic()
         while not self._stop.is_set():
             idle = False
             try:
-                connection.drain_events(timeout=IDLE_SECONDS)
+                source.drain(IDLE_SECONDS)
             except TimeoutError:
                 idle = True
             if self.consumer.pending >= self.config.batch_size or idle:
                 self._flush()
                 self._caught_up_check(idle)
             self.checkpoint()
-            if amqp and time.monotonic() - beat > 1:
-                connection.heartbeat_check()
-                beat = time.monotonic()
         self._flush()
         self.checkpoint(force=True)  # before the connection closes, whatever the broker does
 
@@ -136,17 +127,15 @@ class StreamReader:
         handled = self.consumer.handled
         if handled < 0:
             return
-        tail = stream_tail(self.config)
+        tail = stream_tail(self.config.broker_url)
         if tail is not None and tail < handled:
             self._rebuild(f"the stream ends at offset {tail}, before offset {handled} that was "
                           "applied: it was recreated", resume=0)
 
     def _flush(self) -> None:
         self.consumer.flush()
-        if self._unacked is not None:
-            # Streams keep no per-message state: the ack only returns prefetch credit.
-            self._unacked.ack(multiple=True)
-            self._unacked = None
+        if self._source is not None:
+            self._source.ack()
 
     def _rebuild(self, reason: str, resume: int) -> None:
         log.warning("%s: %s; rebuilding the matrix from the database", ANALYTICS_STREAM, reason)
@@ -157,7 +146,8 @@ class StreamReader:
         matrix, self._snapshot = matrix_rebuild(self.config.database_url)
         # Every purchase up to the stream's end now may be in the snapshot already; past it,
         # none is (but for a republish, which the id window catches).
-        self._catch_up_until = None if self.config.embedded_broker else stream_tail(self.config)
+        self._catch_up_until = (None if self.config.embedded_broker
+                                else stream_tail(self.config.broker_url))
         self.consumer.restart_from(State(matrix=matrix, last_offset=resume - 1))
         self.consumer.already_counted = self._snapshot.already_counted
 

@@ -19,7 +19,15 @@ ANALYTICS_STREAM = "purchases.analytics"
 # Messages the worker cannot read as a purchase are parked here instead of being dropped.
 PARKED_QUEUE = "purchases.db.parked"
 QUEUE_TYPES = ("classic", "quorum")
-
+# The stream's arguments, declared alike by purchases/topology.py and by analytics (which
+# cannot import kombu's objects): the broker refuses a declaration whose arguments differ.
+# Bounded retention: analytics checkpoints well within a day; the rest is for replays.
+STREAM_ARGUMENTS = {
+    "x-queue-type": "stream",
+    "x-max-age": "7D",
+    "x-max-length-bytes": 5 * 2**30,
+    "x-stream-max-segment-size-bytes": 100 * 2**20,
+}
 
 
 def queue_type(environ=os.environ) -> str:

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from kombu import Connection, Exchange, Queue
 
-from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, PARKED_QUEUE, queue_type
+from purchases.events import (
+    ANALYTICS_STREAM,
+    DB_QUEUE,
+    EXCHANGE,
+    PARKED_QUEUE,
+    STREAM_ARGUMENTS,
+    queue_type,
+)
 
 
 # A classic queue is declared without the argument, as it was before quorum existed here,
@@ -20,13 +27,6 @@ purchases_exchange = Exchange(EXCHANGE, type="fanout", durable=True)
 db_queue = Queue(DB_QUEUE, exchange=purchases_exchange, routing_key=DB_QUEUE, durable=True,
                  queue_arguments=QUEUE_ARGUMENTS)
 
-# Bounded retention: analytics checkpoints well within a day; the rest is for replays.
-STREAM_ARGUMENTS = {
-    "x-queue-type": "stream",
-    "x-max-age": "7D",
-    "x-max-length-bytes": 5 * 2**30,
-    "x-stream-max-segment-size-bytes": 100 * 2**20,
-}
 analytics_stream = Queue(
     ANALYTICS_STREAM,
     exchange=purchases_exchange,

@@ -29,3 +29,21 @@ def counted(address: str) -> int:
 
 def database_counts(stack) -> list:
     return [(row.store_id, row.items) for row in database_purchases(stack.database_url).values()]
+
+
+def stream_publish(url: str, count: int) -> list[bytes]:
+    """Purchases through the fanout of a RabbitMQ vhost, as the API publishes them; their
+    bodies, in the stream's order."""
+    from kombu import Connection, Producer
+
+    from analytics.tests.test_consumer import task_body
+    from purchases.topology import topology_declare
+
+    bodies = [task_body(1 + n % 7, [(n + 1, 1)]) for n in range(count)]
+    with Connection(url) as connection:
+        topology_declare(connection)
+        producer = Producer(connection.default_channel)
+        for body in bodies:
+            producer.publish(body, exchange="purchases", routing_key="purchases.db",
+                             content_type="application/json", content_encoding="utf-8")
+    return bodies

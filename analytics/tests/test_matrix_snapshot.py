@@ -9,16 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kombu import Producer
+from kombu import Connection, Producer
 
-from analytics.broker import analytics_queue, broker_connection
 from analytics.checkpoint import checkpoint_load, checkpoint_write, snapshot_take
 from analytics.config import Config
 from analytics.consumer import Consumer
+from analytics.kombu_compat import queue_bind
 from analytics.matrix import Matrix
 from analytics.state import State
 from analytics.stream import StreamReader
 from analytics.tests.test_consumer import task_body
+from purchases.filesystem_broker import Transport
 from purchases.tests.helpers import wait_until
 from purchases.topology import purchases_exchange, topology_declare
 
@@ -134,9 +135,14 @@ def reader_run(tmp_path: Path, checkpoint, during) -> tuple[Config, list]:
     config = Config(listen="127.0.0.1:0", state_dir=tmp_path / "state", broker_url="filesystem://",
                     broker_folder=tmp_path / "broker", database_url="", checkpoint_seconds=0.0,
                     threads=1, max_rpcs=1, batch_size=5)
-    connection = broker_connection(config)
+    folder = config.broker_folder
+    (folder / "queue").mkdir(parents=True)
+    connection = Connection("filesystem://", transport=Transport, transport_options={
+        "data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control")})  # the web's
     topology_declare(connection)
-    analytics_queue(connection, 0)(connection.default_channel).declare()
+    # Bound as the reader binds it at start, so that what is published before is kept.
+    queue_bind(folder / "control", "purchases", "purchases.analytics", "purchases.analytics")
     producer = Producer(connection.default_channel, exchange=purchases_exchange)
     sent = []
 

@@ -1,4 +1,5 @@
 """The analytics process on its own: no Django, bad settings refused, SIGTERM checkpoints."""
+import json
 import os
 import signal
 import subprocess
@@ -9,11 +10,13 @@ from kombu import Connection, Producer
 
 from analytics import client
 from analytics.checkpoint import checkpoint_load
+from analytics.kombu_compat import queue_bind
+from analytics.tests.helpers import stream_publish
 from analytics.tests.test_consumer import task_body
 from purchases.filesystem_broker import Transport
 from purchases.tests.helpers import wait_until
 from purchases.topology import topology_declare
-from tigle_project.stack import ROOT, analytics_start
+from tigle_project.stack import ROOT, analytics_start, free_port
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -21,11 +24,64 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_it_never_imports_django():
-    code = ("import sys; sys.modules['django'] = None; "
-            "import analytics.service, analytics.__main__, analytics.rebuild")
-    result = run("-c", code)
+# The real serve() in a process of its own, stopped by SIGTERM once it counted every purchase;
+# then the modules it loaded.
+SERVE_THEN_LIST_MODULES = """
+import json, os, signal, sys, threading, time
+from analytics import client
+from analytics.__main__ import main
+
+def stop_once_counted():
+    while True:
+        try:
+            if client.stats(os.environ["ANALYTICS_LISTEN"])["purchases"] == 40:
+                break
+        except Exception:  # not serving yet
+            pass
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=stop_once_counted, daemon=True).start()
+code = main(["serve"])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def filesystem_publish(folder, bodies: list[bytes]) -> None:
+    """Purchases into the embedded broker's folder, as the API publishes them."""
+    (folder / "queue").mkdir(parents=True, exist_ok=True)
+    options = {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
+               "control_folder": str(folder / "control")}
+    with Connection("filesystem://", transport=Transport, transport_options=options) as conn:
+        topology_declare(conn)  # as the web does before its first publish
+        producer = Producer(conn.default_channel)
+        for body in bodies:
+            producer.publish(body, exchange="purchases", routing_key="purchases.db",
+                             content_type="application/json", content_encoding="utf-8")
+
+
+@pytest.mark.parametrize("broker", ["rabbitmq", "embedded"])
+def test_it_never_imports_django_while_it_counts(broker, vhost_new, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update(TIGLE_VAR_DIR=str(tmp_path / "var"), ANALYTICS_STATE_DIR=str(tmp_path / "state"),
+               ANALYTICS_LISTEN=f"127.0.0.1:{free_port()}")
+    if broker == "rabbitmq":
+        env["CELERY_BROKER_URL"], _ = vhost_new()
+        stream_publish(env["CELERY_BROKER_URL"], 40)
+    else:
+        folder = tmp_path / "var" / "broker"
+        # Bound as analytics binds it at start, so that what is published before is kept.
+        queue_bind(folder / "control", "purchases", "purchases.analytics", "purchases.analytics")
+        filesystem_publish(folder, [task_body(1 + n % 7, [(n + 1, 1)]) for n in range(40)])
+    result = subprocess.run([sys.executable, "-c", SERVE_THEN_LIST_MODULES], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["code"] == 0, result.stderr
+    assert "reading purchases.analytics from offset 0" in result.stderr
+    loaded = {name.split(".")[0] for name in report["modules"]}
+    assert "analytics" in loaded and not loaded & {"django", "kombu", "celery"}
+    assert checkpoint_load(tmp_path / "state").matrix.totals().purchases == 40
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -46,16 +102,8 @@ def test_it_checkpoints_on_sigterm_and_resumes_from_it(tmp_path):
     state = tmp_path / "state"
     analytics, address = analytics_start(env, tmp_path, state_dir=state)
     try:
-        # Publish two purchases into the embedded broker as the API would.
-        folder = tmp_path / "var" / "broker"
-        options = {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
-                   "control_folder": str(folder / "control")}
-        with Connection("filesystem://", transport=Transport, transport_options=options) as conn:
-            topology_declare(conn)  # as the web does before its first publish
-            producer = Producer(conn.default_channel)
-            for body in (task_body(3, [(8, 2)]), task_body(3, [(9, 5)])):
-                producer.publish(body, exchange="purchases", routing_key="purchases.db",
-                                 content_type="application/json", content_encoding="utf-8")
+        filesystem_publish(tmp_path / "var" / "broker",
+                           [task_body(3, [(8, 2)]), task_body(3, [(9, 5)])])
         wait_until(lambda: client.stats(address)["purchases"] == 2, 30, "two purchases counted")
         # Queries take the interpreter from the stream reader within 0.1 ms (service.py).
         assert "analytics serving (GIL switch interval 0.1 ms)" in analytics.log_text()

@@ -3,9 +3,12 @@ import datetime
 import random
 import uuid
 
-from analytics.rebuild import matrix_rebuild
+import pytest
+
+from analytics.rebuild import matrix_rebuild, mysql_ssl
 from analytics.tests import brute
 from purchases.events import event_new
+from purchases.mysql_tls import mysql_ssl as web_mysql_ssl
 from purchases.services import purchases_bulk_create
 
 
@@ -65,3 +68,12 @@ def test_it_rebuilds_from_the_embedded_sqlite_file(tmp_path):
         assert snapshot.already_counted([str(kept), str(uuid.uuid4())]) == {str(kept)}
     finally:
         snapshot.close()
+
+
+@pytest.mark.parametrize("url", [
+    "mysql://u:p@db:3306/tigle",
+    "mysql://u:p@db:3306/tigle?ssl_ca=/etc/ssl/rds.pem",
+    "mysql://u:p@db/tigle?charset=utf8mb4&ssl_ca=%2Fa%20b.pem&ssl_ca=/second.pem",
+])
+def test_it_asks_mysql_for_tls_as_web_and_worker_do(url):
+    assert mysql_ssl(url) == web_mysql_ssl(url)
