@@ -24,8 +24,13 @@ from kombu.message import Message
 from kombu.transport import virtual
 
 from purchases.events import EventError, PurchaseEvent
-from purchases.task_messages import event_from_message, message_park, message_requeue
-from purchases.topology import topology_declare
+from purchases.task_messages import (
+    event_from_message,
+    message_park,
+    message_requeue,
+    parks_open,
+)
+from purchases.topology import is_amqp, topology_declare
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +162,8 @@ class Batcher:
                 and tags == list(range(self.settled.through + 1, tags[-1] + 1))):
             # The batch is every open delivery of the channel, in order: one ack settles it
             # (RabbitMQ acks all up to the tag; kombu's virtual channels would ack one only).
+            # The others stay unacked in kombu's eyes; nothing here settles them again.
             messages[-1].ack_log_error(log, (Exception,), multiple=True)
-            for message in messages[:-1]:
-                message._state = "ACK"  # kombu's own record, so nothing acks them again
         else:
             for message in messages:
                 message.ack_log_error(log, (Exception,))
@@ -182,17 +186,20 @@ class BatchingTask(Task):
     batch_seconds = 0.2
     #: Errors that say a purchase itself can never be written (as opposed to an outage).
     permanent_errors: tuple[type[Exception], ...] = ()
-    _batcher: Batcher | None = None
+    batcher: Batcher | None = None
 
     def write_batch(self, events: Sequence[PurchaseEvent]) -> object:
         raise NotImplementedError
 
     def Strategy(self, task: Task, app: object, consumer: object) -> Callable[..., None]:
         # Called at every (re)connect: the old batcher's messages belong to a dead channel.
-        # Declaring here gives the parked queue a home before anything is parked.
+        # Declaring here gives the parked queue a home, and opening the parks' channel here
+        # keeps the park itself to a bounded wait.
         topology_declare(consumer.connection)
-        if self._batcher is not None:
-            self._batcher.close()
+        if is_amqp(consumer.connection):
+            parks_open(consumer.connection.connection)
+        if self.batcher is not None:
+            self.batcher.close()
         batcher = Batcher(
             write=self.write_batch, size=self.batch_size, seconds=self.batch_seconds,
             permanent_errors=self.permanent_errors,
@@ -200,7 +207,7 @@ class BatchingTask(Task):
         batcher.timer_entry = consumer.timer.call_repeatedly(
             min(self.batch_seconds, 0.05), batcher.on_tick
         )
-        self._batcher = batcher
+        self.batcher = batcher
 
         def on_task_message(message: Message, *_args: object, **_kwargs: object) -> None:
             batcher.on_message(message)

@@ -4,21 +4,55 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, models, transaction
+from django.utils import timezone
 
 from purchases.analytics_backlog import backlog_confirmed, backlog_keep
 from purchases.events import PurchaseEvent
 from purchases.models import Purchase, PurchaseItem
 from purchases.publisher import PublishFailed, event_publish
-from tigle_project.answer_later import Confirmation
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
 
 log = logging.getLogger(__name__)
+
+PURCHASE_COLUMNS = ("purchase_id", "store_id", "customer_id", "date", "created_at")
+ITEM_COLUMNS = ("purchase", "item_id", "quantity")
 
 
 class HandoverFailed(Exception):
     """The purchase could not be handed to the broker or the database: answer 503."""
+
+
+def _insert_sql(model: type[models.Model], names: tuple[str, ...]) -> str:
+    """INSERT of one row of model's fields `names`, in the form executemany batches."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in names)
+    values = ", ".join(["%s"] * len(names))
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({values})"
+
+
+def _purchases_insert(cursor: CursorWrapper, new: list[uuid.UUID],
+                      by_id: dict[uuid.UUID, PurchaseEvent]) -> dict[uuid.UUID, int]:
+    """Insert the new purchases' rows; returns their primary keys by purchase id."""
+    uuid_field, date_field, created_field = (
+        Purchase._meta.get_field(name) for name in ("purchase_id", "date", "created_at"))
+    created_at = created_field.get_db_prep_save(timezone.now(), connection)
+    rows = [
+        (uuid_field.get_db_prep_save(purchase_id, connection), event.store_id,
+         event.customer_id, date_field.get_db_prep_save(event.date, connection), created_at)
+        for purchase_id in new
+        for event in (by_id[purchase_id],)
+    ]
+    if len(rows) == 1:  # sync mode's one purchase: its key without another query
+        cursor.execute(_insert_sql(Purchase, PURCHASE_COLUMNS), rows[0])
+        return {new[0]: cursor.lastrowid}
+    cursor.executemany(_insert_sql(Purchase, PURCHASE_COLUMNS), rows)
+    return dict(Purchase.objects.filter(purchase_id__in=new).values_list("purchase_id", "pk"))
 
 
 def purchases_bulk_create(*, events: Iterable[PurchaseEvent],
@@ -36,55 +70,35 @@ def purchases_bulk_create(*, events: Iterable[PurchaseEvent],
                 "purchase_id", flat=True
             )
         )
-        purchases = [
-            Purchase(
-                purchase_id=purchase_id,
-                store_id=event.store_id,
-                customer_id=event.customer_id,
-                date=event.date,
-            )
-            for purchase_id, event in by_id.items()
-            if purchase_id not in existing
-        ]
-        if not purchases:
+        new = [purchase_id for purchase_id in by_id if purchase_id not in existing]
+        if not new:
             return 0
-        Purchase.objects.bulk_create(purchases)
-        if any(purchase.pk is None for purchase in purchases):
-            # MySQL returns no keys from a bulk insert (MariaDB and SQLite do).
-            keys = dict(
-                Purchase.objects.filter(
-                    purchase_id__in=[p.purchase_id for p in purchases]
-                ).values_list("purchase_id", "pk")
-            )
-            for purchase in purchases:
-                purchase.pk = keys[purchase.purchase_id]
-        PurchaseItem.objects.bulk_create(
-            PurchaseItem(purchase_id=purchase.pk, item_id=item_id, quantity=quantity)
-            for purchase in purchases
-            for item_id, quantity in by_id[purchase.purchase_id].items
-        )
+        # A cursor's executemany, not bulk_create: the driver sends one multi-row INSERT
+        # (MySQLdb) without the ORM compiling every value of every row on its own.
+        with connection.cursor() as cursor:
+            keys = _purchases_insert(cursor, new, by_id)
+            cursor.executemany(_insert_sql(PurchaseItem, ITEM_COLUMNS), [
+                (keys[purchase_id], item_id, quantity)
+                for purchase_id in new
+                for item_id, quantity in by_id[purchase_id].items
+            ])
         if keep_for_analytics:
-            backlog_keep(by_id[purchase.purchase_id] for purchase in purchases)
-    return len(purchases)
+            backlog_keep(by_id[purchase_id] for purchase_id in new)
+    return len(new)
 
 
-def purchase_accept(*, event: PurchaseEvent, confirmation: Confirmation | None = None) -> None:
-    """Hand one purchase over: to the broker (queue mode) or into the database (sync mode).
-
-    With a confirmation, a publish returns once written and the confirmation tells, later,
-    whether the broker took it (HandoverFailed is then only for what fails at once).
-    """
+def purchase_accept(*, event: PurchaseEvent) -> None:
+    """Hand one purchase over: to the broker (queue mode, returns once it confirmed) or into
+    the database (sync mode, returns once committed)."""
     try:
         if settings.TIGLE_WRITE_MODE != "sync":
-            event_publish(event=event, confirmation=confirmation)
+            event_publish(event=event)
             return
         written = purchases_bulk_create(events=[event], keep_for_analytics=True)
     except (PublishFailed, DatabaseError) as exc:
         raise HandoverFailed(str(exc)) from exc
     if written:  # else a retry: its first attempt kept it for analytics
         analytics_notify(event=event)
-    if confirmation is not None:
-        confirmation.settle(None)
 
 
 def analytics_notify(*, event: PurchaseEvent) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import weakref
 
+import amqp
 from kombu import Producer
 from kombu.message import Message
 from kombu.transport import virtual
@@ -28,9 +30,12 @@ log = logging.getLogger(__name__)
 # cannot run: a broker gone silent must raise (and reconnect) instead of hanging the worker.
 PARK_CONFIRM_SECONDS = 30.0
 
-# By AMQP connection: the confirm-mode channel parks go through when the worker's own
-# channel does not confirm (transient mode).
+# By AMQP connection: the confirm-mode channel beside the worker's own that parks go through.
 _park_channels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class ParkFailed(Exception):
+    """The broker did not take a parked message: the original must not be let go."""
 
 
 def event_from_message(message: Message) -> PurchaseEvent:
@@ -54,35 +59,103 @@ def _body(message: Message):
     return message.decode()  # anything else: kombu's checks (accepted types, compression)
 
 
-def _confirming_channel(channel):
-    """A channel whose publishes wait for the broker's ack, so that a return (no queue took
-    the message) raises before the original is acked: the message's own channel in durable
-    mode, else one opened beside it on the same connection."""
-    if isinstance(channel, virtual.Channel) or channel.connection.confirm_publish:
-        return channel
-    parks = _park_channels.get(channel.connection)
-    if parks is None or not parks.is_open:
-        parks = _park_channels[channel.connection] = channel.connection.channel()
-        # As py-amqp itself does on a connection opened with confirm_publish.
-        parks.basic_publish = parks.basic_publish_confirm
+class ConfirmingChannel:
+    """A channel in confirm mode (py-amqp's public confirm_select() and channel events),
+    opened beside a worker's own on the same connection: a publish returns once the broker
+    acked it, and raises if the broker returned it (no queue took it), refused it, or did
+    not answer in time."""
+
+    def __init__(self, connection: amqp.Connection) -> None:
+        self.connection = connection
+        self.channel = connection.channel()
+        self.channel.confirm_select()
+        self.published = 0  # the broker numbers a confirm-mode channel's publishes from 1
+        self.waiting: set[int] = set()
+        self.answers: dict[int, str | None] = {}  # publish number -> why it failed, or None
+        self.returned: Exception | None = None
+        self.channel.events["basic_ack"].add(self.on_ack)
+        self.channel.events["basic_nack"].add(self.on_nack)
+        self.channel.events["basic_return"].add(self.on_return)
+
+    def on_return(self, exc: Exception, exchange: str, routing_key: str,
+                  message: amqp.Message) -> None:
+        # RabbitMQ sends a publish's return just before that publish's confirm.
+        self.returned = exc
+
+    def on_ack(self, tag: int, multiple: bool) -> None:
+        self.on_confirm(tag, multiple, refused=False)
+
+    def on_nack(self, tag: int, multiple: bool) -> None:
+        self.on_confirm(tag, multiple, refused=True)
+
+    def on_confirm(self, tag: int, multiple: bool, *, refused: bool) -> None:
+        failure = ("refused by the broker (nack)" if refused
+                   else f"taken by no queue: {self.returned!r}" if self.returned else None)
+        self.returned = None
+        for number in [n for n in self.waiting if n <= tag] if multiple else [tag]:
+            if number in self.waiting:
+                self.waiting.discard(number)
+                self.answers[number] = failure
+
+    def publish(self, body: bytes, *, timeout: float, **options) -> None:
+        self.published += 1
+        number = self.published
+        self.waiting.add(number)
+        deadline = time.monotonic() + timeout
+        try:
+            # With confirm_publish on the connection (durable mode), py-amqp itself waits
+            # for this confirm inside publish(), up to confirm_timeout.
+            Producer(self.channel).publish(body, mandatory=True, confirm_timeout=timeout,
+                                           **options)
+            # Draining may deliver to the worker's other channel, and so park again in
+            # between: each publish waits for its own number.
+            while number not in self.answers and time.monotonic() < deadline:
+                try:
+                    self.connection.drain_events(timeout=deadline - time.monotonic())
+                except TimeoutError:
+                    pass  # the loop's deadline decides
+            if number not in self.answers:
+                raise TimeoutError
+            failure = self.answers[number]
+        except TimeoutError:
+            raise ParkFailed(f"no confirm from the broker within {timeout}s") from None
+        finally:
+            self.waiting.discard(number)
+            self.answers.pop(number, None)
+        if failure is not None:
+            raise ParkFailed(failure)
+
+
+def parks_open(connection: amqp.Connection) -> ConfirmingChannel:
+    """The channel parks take on this AMQP connection, opened if need be.
+
+    Opening waits for the broker without a bound: the worker opens it as it connects,
+    not in the middle of a park.
+    """
+    parks = _park_channels.get(connection)
+    if parks is None or not parks.channel.is_open:
+        parks = _park_channels[connection] = ConfirmingChannel(connection)
     return parks
 
 
 def message_park(message: Message, reason: str) -> None:
     """Keep a message no worker can write, for a person to look at, then let it go."""
     log.error("parking message %s in %s: %s", message.delivery_tag, PARKED_QUEUE, reason)
-    Producer(_confirming_channel(message.channel)).publish(
-        message.body,
+    options = dict(
         exchange="",
         routing_key=PARKED_QUEUE,
         headers={**(message.headers or {}), "x-tigle-parked-because": reason},
         content_type=message.content_type,
         content_encoding=message.content_encoding,
         delivery_mode=2,
-        # Not taken by the queue (it was deleted, say): fail rather than drop it.
-        mandatory=True,
-        confirm_timeout=PARK_CONFIRM_SECONDS,
     )
+    if isinstance(message.channel, virtual.Channel):
+        # kombu's virtual transports (the embedded filesystem broker) store synchronously.
+        Producer(message.channel).publish(message.body, mandatory=True, **options)
+    else:
+        # Taken by no queue (it was deleted, say), or not confirmed: fail, keep the original.
+        parks_open(message.channel.connection).publish(
+            message.body, timeout=PARK_CONFIRM_SECONDS, **options)
     message.ack()
 
 

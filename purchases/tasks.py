@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from celery import shared_task
+from celery.result import AsyncResult
 from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections
 
@@ -16,6 +17,15 @@ class RecordTask(BatchingTask):
     batch_size = settings.TIGLE_BATCH_SIZE
     batch_seconds = settings.TIGLE_BATCH_SECONDS
     permanent_errors = (DataError, IntegrityError)
+
+    def apply_async(self, args: tuple | None = None, kwargs: dict | None = None,
+                    **options: object) -> AsyncResult:
+        """Celery's, refusing a delay: a delayed purchase would come back through the fanout
+        (Celery's delay exchanges are bound to it with quorum queues) and reach analytics a
+        second time."""
+        if options.get("countdown") or options.get("eta"):
+            raise ValueError(f"{TASK_NAME} is never delayed (countdown/eta)")
+        return super().apply_async(args, kwargs, **options)
 
     def write_batch(self, events: Sequence[PurchaseEvent]) -> int:
         # No request cycle here: drop a connection that failed or outlived CONN_MAX_AGE.

@@ -23,10 +23,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tigle_project.settings")
 
 app = Celery("tigle_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# With TIGLE_QUEUE_TYPE=quorum, Celery's own DelayedDelivery step binds the fanout to its
+# delay exchanges (no setting turns it off): a purchase sent again with a delay would come
+# back through the fanout and reach analytics a second time. None is ever delayed: the
+# batcher requeues in place, parks through the default exchange, and purchases.record
+# refuses a countdown or eta (purchases/tasks.py, purchases/tests/test_quorum_delays.py).
 app.conf.update(
     task_queues=[db_queue],
     task_routes={TASK_NAME: {"queue": DB_QUEUE}},
-    worker_consumer="tigle_project.worker_consumer:Consumer",
 )
 app.autodiscover_tasks()
 

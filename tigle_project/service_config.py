@@ -26,8 +26,6 @@ def database(url: str) -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     else:
-        if config["ENGINE"] == "django.db.backends.mysql":
-            config["ENGINE"] = "tigle_project.mysql_backend"  # the same, inserting faster
         options = config.setdefault("OPTIONS", {})
         options.pop("ssl_ca", None)  # not a driver argument: mysql_ssl() turns it into one
         if ssl := mysql_ssl(url):

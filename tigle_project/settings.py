@@ -6,7 +6,6 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from purchases.amqp_reads import plain_amqp
 from tigle_project.env import (
     env_addresses,
     env_bool,
@@ -81,16 +80,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "tigle_project.lean.LazyMessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
-# The JSON API's paths skip the middleware that serves the admin (static files, sessions,
-# CSRF, users, messages): in-process it was ~40% of Django's share of a purchase request,
-# and the API uses none of it (tigle_project/wsgi.py routes by these prefixes).
-API_PATH_PREFIXES = ("/purchase/", "/items/", "/healthz")
-API_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 ROOT_URLCONF = "tigle_project.urls"
@@ -156,9 +146,6 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     CELERY_BROKER_URL = "filesystem://"
     # Writes each message file whole before it appears (see purchases/filesystem_broker.py).
     CELERY_BROKER_TRANSPORT = "purchases.filesystem_broker:Transport"
-elif plain_amqp(CELERY_BROKER_URL):
-    # py-amqp's, reading frames out of large socket reads.
-    CELERY_BROKER_TRANSPORT = "purchases.amqp_reads:ChunkedReadsTransport"
 CELERY_BROKER_HEARTBEAT = 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None

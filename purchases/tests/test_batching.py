@@ -6,6 +6,7 @@ from kombu import Queue
 
 from purchases.batching import Batcher, SettledTags
 from purchases.events import PARKED_QUEUE, TASK_NAME, event_new
+from purchases.task_messages import ParkFailed
 from purchases.tests.conftest import queue_depth
 from purchases.tests.helpers import not_a_purchase_publish, wait_until
 from tigle_project.celery_app import app
@@ -49,14 +50,19 @@ def fetch(queue, count):
 def test_it_acks_only_after_the_batch_is_written(broker, queue):
     sent = publish(broker, 3)
     written = []
-    batcher = Batcher(write=written.append, size=3, seconds=60, clock=Clock())
-    messages = fetch(queue, 3)
-    for message in messages[:2]:
-        batcher.on_message(message)
-    assert written == [] and not any(m.acknowledged for m in messages)
-    batcher.on_message(messages[2])
-    assert [[e.id for e in batch] for batch in written] == [[e.id for e in sent]]
-    assert {m._state for m in messages} == {"ACK"} and batcher.pending == []
+    channel = broker.channel()
+    try:
+        batcher = Batcher(write=written.append, size=3, seconds=60, clock=Clock())
+        messages = fetch(Queue(QUEUE)(channel), 3)
+        for message in messages[:2]:
+            batcher.on_message(message)
+        assert written == [] and not any(m.acknowledged for m in messages)
+        batcher.on_message(messages[2])
+        assert [[e.id for e in batch] for batch in written] == [[e.id for e in sent]]
+        assert batcher.pending == [] and messages[-1].acknowledged
+    finally:
+        channel.close()  # anything left unacked would go back to the queue now
+    assert queue_depth(broker, QUEUE) == 0
 
 
 def test_one_ack_settles_a_whole_batch_and_nothing_comes_back(broker, queue):
@@ -109,7 +115,7 @@ def test_it_requeues_a_refused_batch_and_backs_off(broker, queue):
     messages = fetch(queue, 2)
     for message in messages:
         batcher.on_message(message)
-    assert attempts == [2] and {m._state for m in messages} == {"REJECTED"}
+    assert attempts == [2] and all(m.acknowledged for m in messages)  # settled: rejected
     # Requeued in purchases' own queue: back on the broker, nothing acked.
     assert queue_depth(broker, QUEUE) == 2
     for message in fetch(queue, 2):
@@ -185,11 +191,15 @@ def test_it_parks_a_purchase_the_database_refuses_for_good_and_writes_the_rest(b
         written.extend(event.id for event in events)
 
     batcher = Batcher(write=write, size=3, seconds=60, permanent_errors=(Refused,), clock=Clock())
-    messages = fetch(queue, 3)
-    for message in messages:
-        batcher.on_message(message)
-    assert written == [sent[0].id, sent[2].id]
-    assert {m._state for m in messages} == {"ACK"}
+    channel = broker.channel()
+    try:
+        for message in fetch(Queue(QUEUE)(channel), 3):
+            batcher.on_message(message)
+        assert written == [sent[0].id, sent[2].id]
+        assert batcher.settled.through == 3
+    finally:
+        channel.close()  # anything left unacked would go back to the queue now
+    assert queue_depth(broker, QUEUE) == 0
     assert queue_depth(broker, PARKED_QUEUE) == 1
     assert batcher.backoff == 0
 
@@ -205,9 +215,9 @@ def test_a_message_is_not_let_go_when_the_parked_queue_cannot_take_it(broker, qu
         not_a_purchase_publish(broker, QUEUE)
         batcher = Batcher(write=[].append, size=1, seconds=0.1, clock=Clock())
         message = queue.get(no_ack=False)
-        with pytest.raises(Exception, match="NO_ROUTE|312"):
+        with pytest.raises(ParkFailed, match="NO_ROUTE|312"):
             batcher.on_message(message)
-        assert message._state != "ACK"
+        assert not message.acknowledged
         message.reject(requeue=True)
         wait_until(lambda: queue_depth(broker, QUEUE) == 1, 10, "the message back in its queue")
     finally:

@@ -74,14 +74,24 @@ def test_it_keeps_a_generated_secret_key_in_the_embedded_mode(tmp_path):
 
 
 @pytest.mark.parametrize(("url", "transport"), [
-    ("amqp://guest:guest@127.0.0.1:5672//", "ChunkedReadsTransport"),
-    # kombu's SSL transport class is what switches TLS on: it stays.
-    ("amqps://guest:guest@mq.example:5671//", "SSLTransport"),
-    ("filesystem://", "Transport"),
+    ("amqp://guest:guest@127.0.0.1:5672//", "kombu.transport.pyamqp.Transport"),
+    # kombu's SSL transport class is what switches TLS on.
+    ("amqps://guest:guest@mq.example:5671//", "kombu.transport.pyamqp.SSLTransport"),
+    ("filesystem://", "purchases.filesystem_broker.Transport"),
 ])
-def test_celery_reads_plain_amqp_in_large_pieces(tmp_path, url, transport):
+def test_celery_talks_to_rabbitmq_through_kombus_own_transport(tmp_path, url, transport):
     show = ("import django; django.setup(); from tigle_project.celery_app import app; "
-            "print(type(app.connection_for_write().transport).__qualname__)")
+            "kind = type(app.connection_for_write().transport); "
+            "print(f'{kind.__module__}.{kind.__qualname__}')")
     result = start(tmp_path, show, DJANGO_SECRET_KEY="k", CELERY_BROKER_URL=url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [transport]
+
+
+def test_mysql_urls_get_djangos_own_mysql_engine(tmp_path):
+    show = ("import django; django.setup(); from django.conf import settings; "
+            "print(settings.DATABASES['default']['ENGINE'])")
+    result = start(tmp_path, show, DJANGO_SECRET_KEY="k",
+                   DATABASE_URL="mysql://tigle:pw@db.example:3306/tigle")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.mysql"]
