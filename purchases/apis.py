@@ -24,8 +24,7 @@ from purchases.schema import (
 )
 from purchases.services import HandoverFailed, purchase_accept
 from purchases.validation import InvalidPurchase, path_int, purchase_parse
-from tigle_project import answer_later
-from tigle_project.lean import FirstRendererNegotiation, json_response
+from purchases.json_api import FirstRendererNegotiation, json_response
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -46,21 +45,6 @@ class JsonApiView(APIView):
 
     def perform_authentication(self, request: Request) -> None:
         """Lazily, as DRF documents: the API has no authenticators and never reads the user."""
-
-    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        finally:
-            # Two reference cycles: DRF's Request holds itself and this view in
-            # parser_context (only parsers read it, inside dispatch), and Django's
-            # View.setup() gives a view with get() a bound head(). Left so, each request's
-            # objects (its WSGIRequest, the view, the response) wait for the cyclic garbage
-            # collector, which walked them at ~8% of the web's CPU under load
-            # (tigle_project/heap.py).
-            drf_request = getattr(self, "request", None)
-            if isinstance(drf_request, Request):
-                drf_request.parser_context = None
-            vars(self).pop("head", None)
 
 
 class PurchaseCreateApi(JsonApiView):
@@ -105,10 +89,7 @@ class PurchaseCreateApi(JsonApiView):
             )
             if key is None:
                 purchase_id = event.id
-                if request.META.get(answer_later.CAPABLE):
-                    self._accept_answering_later(request, event)
-                else:
-                    purchase_accept(event=event)
+                purchase_accept(event=event)
             else:
                 purchase_id = self._accept_once(request, key, event)
         except InvalidPurchase as exc:
@@ -121,14 +102,6 @@ class PurchaseCreateApi(JsonApiView):
         return json_response(
             {"message": "purchase accepted", "purchaseID": purchase_id}, status=201
         )
-
-    @staticmethod
-    def _accept_answering_later(request: Request, event) -> None:
-        """Publish and let the web worker send the 201 once the broker confirms (or a 503)."""
-        confirmation = answer_later.Confirmation()
-        purchase_accept(event=event, confirmation=confirmation)
-        request.META[answer_later.PENDING] = answer_later.Pending(
-            confirmation=confirmation, refusal=_not_handed_over)
 
     @staticmethod
     def _accept_once(request: Request, key: str, event) -> str:

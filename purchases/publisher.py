@@ -1,8 +1,8 @@
 """Hand purchase events to the broker: one Celery task message per purchase.
 
-Each web process keeps one publisher (purchases/confirm_pipeline.py: confirms pipelined
-across its request threads). It is opened lazily, after gunicorn forks, declares the
-topology first, and is replaced when the broker drops it.
+Each web process keeps one publisher (purchases/broker/publisher.py: one connection, owned
+by one thread, confirms overlapping across the request threads). It is opened lazily, after
+gunicorn forks, declares the topology first, and is replaced when the broker drops it.
 """
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ import time
 from django.conf import settings
 from kombu.serialization import dumps
 
-from purchases.confirm_pipeline import ConfirmPipeline, PublishFailed, close_abruptly
+from purchases.broker.publisher import (
+    ConfirmingPublisher,
+    LockedPublisher,
+    PublishFailed,
+    close_abruptly,
+)
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
-from purchases.locked_publisher import LockedPublisher
 from purchases.topology import connect_any_node, is_amqp, topology_declare
-from tigle_project.answer_later import Confirmation
 from tigle_project.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,7 @@ RECONNECT_PAUSE_SECONDS = 0.25
 
 
 _lock = threading.Lock()
-_current: dict[int, ConfirmPipeline | LockedPublisher] = {}  # by pid: never across a fork
+_current: dict[int, ConfirmingPublisher | LockedPublisher] = {}  # by pid: never across a fork
 _last_failure: tuple[float, str] = (0.0, "")
 
 
@@ -41,8 +44,12 @@ def _broker_url() -> str:
     return ";".join(nodes[start:] + nodes[:start])
 
 
-def _open(timeout: float) -> ConfirmPipeline | LockedPublisher:
-    connection = app.connection_for_write(url=_broker_url(), connect_timeout=timeout, heartbeat=0)
+def _open(timeout: float) -> ConfirmingPublisher | LockedPublisher:
+    # Without py-amqp's confirm_publish, which makes every basic_publish wait for its own
+    # confirm: the publisher's owner thread selects confirm mode and reads the acks itself.
+    options = {**app.conf.broker_transport_options, "confirm_publish": False}
+    connection = app.connection_for_write(url=_broker_url(), connect_timeout=timeout,
+                                          heartbeat=0, transport_options=options)
     try:
         # Each node once, no pauses: a request waiting out kombu's retry intervals is worse
         # than a 503.
@@ -51,17 +58,15 @@ def _open(timeout: float) -> ConfirmPipeline | LockedPublisher:
             # Declares wait for replies: a broker gone silent must not hang the process.
             connection.connection.sock.settimeout(timeout)
         topology_declare(connection)
-        if is_amqp(connection) and not connection.ssl:
-            return ConfirmPipeline(connection, timeout)
-        # TLS (one SSL socket must not be read and written by two threads) and the embedded
-        # filesystem broker: one publish at a time, confirmed synchronously where confirms exist.
-        return LockedPublisher(connection)
+        if is_amqp(connection):
+            return ConfirmingPublisher(connection)
+        return LockedPublisher(connection)  # the embedded filesystem broker: no confirms
     except Exception:
         close_abruptly(connection)
         raise
 
 
-def publisher(timeout: float | None = None) -> ConfirmPipeline | LockedPublisher:
+def publisher(timeout: float | None = None) -> ConfirmingPublisher | LockedPublisher:
     """This process's publisher, connected; raises PublishFailed when the broker is away."""
     global _last_failure
     current = _current.get(os.getpid())
@@ -123,10 +128,8 @@ def task_message(event: PurchaseEvent) -> tuple[bytes, dict, dict]:
     return body.encode(), headers, properties
 
 
-def event_publish(*, event: PurchaseEvent, analytics_only: bool = False,
-                  confirmation: Confirmation | None = None) -> None:
-    """Publish and return only once the broker confirmed it; or, given a confirmation, once
-    the message is written, and settle the confirmation when the broker answers.
+def event_publish(*, event: PurchaseEvent, analytics_only: bool = False) -> None:
+    """Publish and return only once the broker confirmed it; else raise PublishFailed.
 
     analytics_only: straight to the analytics stream, not through the fanout (sync mode,
     where the row is already written).
@@ -136,8 +139,7 @@ def event_publish(*, event: PurchaseEvent, analytics_only: bool = False,
     try:
         publisher(timeout).publish(
             body=body, headers=headers, properties=properties, timeout=timeout,
-            routing=("", ANALYTICS_STREAM) if analytics_only else (EXCHANGE, DB_QUEUE),
-            confirmation=confirmation)
+            routing=("", ANALYTICS_STREAM) if analytics_only else (EXCHANGE, DB_QUEUE))
     except PublishFailed as exc:
         log.warning("publish of %s failed: %s", event.id, exc)
         raise

@@ -1,12 +1,16 @@
-"""gunicorn settings for the web process: threads, so publisher-confirm waits overlap."""
+"""gunicorn settings for the web process: stock gthread, so publisher-confirm waits overlap.
+
+Each request thread waits for its own purchase's confirm (purchases/broker/publisher.py);
+one connection per process owns the broker, so threads cost a wait, not a connection.
+"""
 import multiprocessing
 import os
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-# gthread, handing requests to its threads through a one-shot epoll (gunicorn_worker.py).
-worker_class = "tigle_project.gunicorn_worker.LeanThreadWorker"
+worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
-threads = int(os.environ.get("WEB_THREADS", "8"))
+# A thread is held for a purchase's broker round trip (an fsync), so more of them than cores.
+threads = int(os.environ.get("WEB_THREADS", "32"))
 # Load clients keep connections open for a whole store-day.
 keepalive = 75
 # One kept-alive connection per open store: a chain past 1,000 stores on one process would
@@ -17,6 +21,9 @@ timeout = 30
 graceful_timeout = 20
 accesslog = None
 errorlog = "-"
+# One default path per user ($XDG_RUNTIME_DIR or ~/.gunicorn): a second web process on the
+# host (a read web, a test's) would take over the first's control socket.
+control_socket_disable = True
 
 
 def post_worker_init(worker) -> None:

@@ -169,7 +169,7 @@ def _ready(process: Process, wait: Callable[[], object]) -> Process:
 # about one core, and one process of 16 threads puts twice the publishes into each broker
 # write of two processes of 8 (BENCHMARKS.md: +7%/s, RabbitMQ -15% CPU per purchase). A web
 # host of its own keeps gunicorn_conf's defaults: one process per core.
-ONE_HOST_WEB = {"WEB_CONCURRENCY": "1", "WEB_THREADS": "16"}
+ONE_HOST_WEB = {"WEB_CONCURRENCY": "1", "WEB_THREADS": "64"}
 
 
 def web_start(env: dict[str, str], log_dir: Path, port: int | None = None, *,

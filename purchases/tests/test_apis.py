@@ -177,9 +177,10 @@ def test_it_answers_503_when_no_queue_would_receive_the_purchase(client, broker)
 @pytest.mark.django_db
 def test_it_publishes_on_a_confirm_mode_channel_when_durable(client, broker):
     from purchases import publisher
+    from purchases.broker.publisher import ConfirmingPublisher
 
     assert post(client).status_code == 201
-    assert publisher.publisher().channel._confirm_selected
+    assert isinstance(publisher.publisher(), ConfirmingPublisher)
 
 
 @pytest.mark.django_db
@@ -201,7 +202,7 @@ def test_it_publishes_when_the_broker_socket_is_past_descriptor_1024(client, bro
         filler.append(os.open(os.devnull, os.O_RDONLY))
     try:
         assert post(client).status_code == 201
-        assert publisher.publisher().socket.fileno() > 1024
+        assert publisher.publisher().connection.connection.sock.fileno() > 1024
         assert post(client).status_code == 201
     finally:
         publisher.publisher_drop()

@@ -126,16 +126,16 @@ def test_it_answers_503_not_201_while_the_broker_is_cut_and_recovers(stack):
     assert_written_exactly([sent for sent, _ in todo], written)
 
 
-def test_a_purchase_is_answered_once_confirmed_and_its_thread_serves_others_meanwhile(
+def test_a_purchase_is_answered_once_confirmed_and_other_requests_are_served_meanwhile(
         stack, tmp_path):
-    """The web answers a purchase after its thread has moved on (answer_later.py): the 201
-    waits for the broker's confirm while the one request thread answers other requests, and
-    a confirm that never comes is a 503 with the API's headers, on a connection kept alive."""
+    """The 201 waits for the broker's confirm while another request thread answers other
+    requests, and a confirm that never comes is a 503 with the API's headers, on a
+    connection kept alive."""
     proxy, broker_url = stack.proxy(stack.env["CELERY_BROKER_URL"])
     stack.start_worker()
     access = tmp_path / "access.log"
     stack.start_web(CELERY_BROKER_URL=broker_url,
-                    WEB_THREADS="1", TIGLE_PUBLISH_TIMEOUT="1",
+                    WEB_THREADS="2", TIGLE_PUBLISH_TIMEOUT="1",
                     GUNICORN_CMD_ARGS=f"--access-logfile {access}")
     port = int(stack.base.rpartition(":")[2])
     store = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -154,7 +154,7 @@ def test_a_purchase_is_answered_once_confirmed_and_its_thread_serves_others_mean
     assert first.status == 201
     proxy.hold()
     post()
-    # The only request thread is free while the broker holds the confirm back.
+    # The other request thread is free while the broker holds the confirm back.
     assert requests.get(f"{stack.base}/admin/login/", timeout=5).status_code == 200
     assert not answered(0.3), "answered before the broker confirmed"
     proxy.release()

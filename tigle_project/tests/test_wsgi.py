@@ -1,16 +1,12 @@
-"""The web process's WSGI application: the API on its short middleware chain, the admin on
-the full one, both answering as before."""
+"""The web process's WSGI application: API answers carry their length, type and security
+headers and set no cookie; the admin gets its session and CSRF token."""
 import io
 import json
 import sys
 
-from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from django.urls import URLPattern, URLResolver, get_resolver
 
-from purchases import urls as api_urls
-from tigle_project.lean import ApiHandler
 from tigle_project.wsgi import application
 
 
@@ -44,25 +40,6 @@ def call(method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, str]
     return answer["status"], {k: ", ".join(v) for k, v in answer["headers"].items()}, content
 
 
-def route_prefixes(patterns: list, prefix: str = "") -> list[str]:
-    found = []
-    for pattern in patterns:
-        text = prefix + str(pattern.pattern)
-        if isinstance(pattern, URLResolver):
-            found += route_prefixes(pattern.url_patterns, text)
-        elif isinstance(pattern, URLPattern):
-            found.append("/" + text)
-    return found
-
-
-def test_every_api_route_and_nothing_else_takes_the_short_chain():
-    api = set(route_prefixes(api_urls.urlpatterns))
-    assert api and all(route.startswith(settings.API_PATH_PREFIXES) for route in api)
-    others = set(route_prefixes(get_resolver().url_patterns)) - api
-    assert any(route.startswith("/admin/") for route in others)
-    assert not [route for route in others if route.startswith(settings.API_PATH_PREFIXES)]
-
-
 def test_an_api_answer_keeps_its_length_type_and_security_headers():
     status, headers, content = call("POST", "/purchase/0/customer/1/date/20260101", b"{}")
     assert status == 400
@@ -80,8 +57,3 @@ def test_the_admin_still_gets_sessions_and_csrf():
     assert "csrftoken=" in headers["set-cookie"]
     assert b"csrfmiddlewaretoken" in content
 
-
-def test_building_the_api_handler_leaves_the_settings_as_they_were():
-    before = list(settings.MIDDLEWARE)
-    ApiHandler()
-    assert settings.MIDDLEWARE == before and settings.API_MIDDLEWARE != before
