@@ -1,12 +1,14 @@
 """make bench: the same Locust store day against each write mode, side by side, on this
 machine's MariaDB and RabbitMQ; writes results/bench.json, BENCHMARKS.md and PNG plots.
 
-    python -m loadtest.bench [--quick] [--stores N] [--per-hour N] [--parts modes,sweep,queries]
+    python -m loadtest.bench [--quick] [--stores N] [--per-hour N]
+                             [--parts modes,latency,sweep,queries]
 
 modes: ceiling (the web answers 201 without validating or publishing), durable (queue mode,
 persistent messages and confirms: the default), transient (TIGLE_DURABLE=0), sync (written
 inside the request); the durable run also samples the queue depth. sweep: durable mode at
-32 to 1,024 stores. queries: top-N latency over gRPC and REST while the durable day runs,
+32 to 1,024 stores. latency: durable mode under arrivals spread evenly in time (open loop,
+loadtest/fixed_rate.py) at half the durable end-to-end rate just measured. queries: top-N latency over gRPC and REST while the durable day runs,
 analytics holding 100,000 items x 1,024 stores; once at ordinary priority, once with analytics
 and the query client at real-time priority. Each run gets a fresh database and vhost.
 """
@@ -28,6 +30,7 @@ from tigle_project.stack import ROOT, realtime_allowed
 PLOTS = ROOT / "loadtest" / "plots"
 STORE_COUNTS = (32, 64, 128, 256, 512, 1024)
 QUERY_RATE = 50  # queries/s of each kind
+ALL_PARTS = "modes,latency,sweep,queries"
 
 
 def write_outputs(bench: dict, full: bool) -> Path:
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-hour", type=int,
                         help="purchases per store per hour for the modes (default 30, quick 20)")
     parser.add_argument("--modes", default=",".join(m.name for m in MODES))
-    parser.add_argument("--parts", default="modes,sweep,queries")
+    parser.add_argument("--parts", default=ALL_PARTS)
     args = parser.parse_args(argv)
     stores = args.stores or (32 if args.quick else 256)
     per_hour = args.per_hour or (20 if args.quick else 30)
@@ -91,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
             if "depth_samples" in result:
                 bench["depth"] = depth_summary(result.pop("depth_samples"))
             bench["modes"][mode.name] = result
+    if "latency" in parts and "durable" in bench["modes"]:
+        rate = round(bench["modes"]["durable"]["end_to_end_rps"] / 2)
+        seconds = 10 if args.quick else 60
+        bench["latency"] = run(f"latency, {rate}/s evenly spaced for {seconds} s", durable,
+                               stores, per_hour, name="latency", fixed_rate=(rate, seconds))
     if "sweep" in parts:
         counts = STORE_COUNTS[:3] if args.quick else STORE_COUNTS
         sweep_per_hour = 5 if args.quick else 10
@@ -112,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
             bench["queries"][key] = {"latency": result.pop("query_latency"),
                                      "at_rest": result.pop("query_latency_at_rest"),
                                      "ingest": result}
-    full = (not args.quick and parts == {"modes", "sweep", "queries"} and not args.stores
+    full = (not args.quick and parts == set(ALL_PARTS.split(",")) and not args.stores
             and not args.per_hour and len(modes) == len(MODES))
     print(write_outputs(bench, full).read_text())
     queries = bench.get("queries", {})
     runs = [*bench["modes"].values(), *bench.get("sweep", []),
+            *([bench["latency"]] if "latency" in bench else []),
             *(queries[key]["ingest"] for key in ("normal", "realtime") if key in queries)]
     return 1 if any(r["lost"] or r["duplicates"] for r in runs) else 0
 

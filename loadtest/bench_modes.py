@@ -65,14 +65,25 @@ def store_day(base: str, out: Path, stores: int, per_hour: int) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
+def fixed_rate_load(base: str, out: Path, rate: float, seconds: float) -> dict:
+    """loadtest/fixed_rate.py against base at rate purchases/s; its report."""
+    command = [sys.executable, "-m", "loadtest.fixed_rate", "--host", base, "--rate", str(rate),
+               "--seconds", str(seconds), "--report", str(out / "report.json")]
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "fixed-rate.log").open("w") as log:
+        subprocess.run(command, cwd=ROOT, check=False, timeout=600, stdout=log,
+                       stderr=subprocess.STDOUT)
+    return json.loads((out / "report.json").read_text())
+
+
 def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
              sample_depth: bool = False, query_rate: float | None = None,
-             realtime: bool = False) -> dict:
+             realtime: bool = False, fixed_rate: tuple[float, float] | None = None) -> dict:
     """One run: start what it needs, run the day, wait for the drain, count losses.
 
     query_rate: analytics starts on a full 100,000 x 1,024 matrix and a client measures
     top-N latency at that rate while the day runs. realtime: analytics and that client run at
-    real-time priority.
+    real-time priority. fixed_rate: (purchases/s, seconds) sent open loop instead of the day.
     """
     amqp_url = f"{AMQP}/{VHOST}"
     env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}",
@@ -118,7 +129,10 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
             queries = query_client_start(address, base, query_rate, read_web=read_web,
                                       realtime=realtime)
         meter.start()
-        report = store_day(base, out, stores, per_hour)
+        if fixed_rate:
+            report = fixed_rate_load(base, out, *fixed_rate)
+        else:
+            report = store_day(base, out, stores, per_hour)
         ended = time.monotonic()
         query_latency = json.loads(queries.communicate(timeout=60)[0]) if queries else None
         drained = drain_wait(report["successful"], ended, database=mode.database,

@@ -109,6 +109,18 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
         "", "### CPU per purchase (ms), by component", "", *cpu_table(results), "",
         "Read from /proc over the run and its drain: where the two cores went.", "",
     ]
+    if bench.get("latency"):
+        fixed = bench["latency"]
+        lines += ["## Latency under arrivals at a fixed rate (open loop)", "",
+                  f"Durable mode; purchases sent at {fixed['accepted_rps']:,.0f}/s, evenly spaced "
+                  "(half the durable end-to-end rate above), over 10 kept-alive connections; "
+                  "each latency counts from when the purchase was due, so waiting for a free "
+                  "connection counts too (`loadtest/fixed_rate.py`).", "",
+                  "| sent | failed | p50 ms | p99 ms | max ms | lost | duplicated |",
+                  "|---:|---:|---:|---:|---:|---:|---:|",
+                  f"| {fixed['successful'] + fixed['failed']:,} | {fixed['failed']} | "
+                  f"{fixed['median_ms']:.1f} | {fixed['p99_ms']:.1f} | {fixed['max_ms']:.1f} | "
+                  f"{fixed['lost']} | {fixed['duplicates']} |", ""]
     if bench.get("sweep"):
         lines += ["## Durable mode against the number of stores", "", *sweep_table(bench["sweep"]),
                   "", f"![throughput and latency against stores]({plots['sweep']})", ""]
