@@ -22,9 +22,9 @@ test: venv services
 bench: venv services
 	$(PY) -m loadtest.bench $(if $(QUICK),--quick)
 
-# All on this host: one web process of 16 threads, as tigle_project/stack.py explains.
+# All on this host: two web processes of 16 threads, as tigle_project/stack.py explains.
 up: venv migrate
-	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-1} WEB_THREADS=$${WEB_THREADS:-16} \
+	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} WEB_THREADS=$${WEB_THREADS:-16} \
 	  $(VENV)/bin/honcho start --port $${PORT:-8000}
 
 migrate: venv

@@ -10,7 +10,7 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
 # A thread is held for a purchase's broker round trip (an fsync), so more of them than cores.
-threads = int(os.environ.get("WEB_THREADS", "32"))
+threads = int(os.environ.get("WEB_THREADS", "16"))
 # Load clients keep connections open for a whole store-day.
 keepalive = 75
 # One kept-alive connection per open store: a chain past 1,000 stores on one process would

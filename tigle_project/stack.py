@@ -165,11 +165,10 @@ def _ready(process: Process, wait: Callable[[], object]) -> Process:
     return process
 
 
-# Everything on one host (the demo, the tests, the bench, `make up`): the web's share is
-# about one core, and one process of 16 threads puts twice the publishes into each broker
-# write of two processes of 8 (BENCHMARKS.md: +7%/s, RabbitMQ -15% CPU per purchase). A web
-# host of its own keeps gunicorn_conf's defaults: one process per core.
-ONE_HOST_WEB = {"WEB_CONCURRENCY": "1", "WEB_THREADS": "64"}
+# Everything on one host (the demo, the tests, the bench, `make up`): two web processes of
+# 16 threads. Each thread waits out its purchase's confirm; more threads per process
+# contend for its GIL and stretch the latency tail (BENCHMARKS.md, web alone).
+ONE_HOST_WEB = {"WEB_CONCURRENCY": "2", "WEB_THREADS": "16"}
 
 
 def web_start(env: dict[str, str], log_dir: Path, port: int | None = None, *,
