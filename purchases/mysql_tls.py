@@ -1,5 +1,6 @@
-"""TLS to MySQL, asked for by DATABASE_URL's `?ssl_ca=<CA bundle>`; web, worker and analytics
-all read it here.
+"""TLS to MySQL, asked for by DATABASE_URL's `?ssl_ca=<CA bundle>`; web and worker read it
+here (analytics reads it the same way in analytics/rebuild.py, importing no more of
+purchases/ than its event module).
 
 MySQL 8.4 (RDS's default) logs users in with caching_sha2_password, which Debian's MariaDB
 client library (built with GnuTLS) can only complete over TLS; the bundle also lets the
