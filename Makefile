@@ -10,7 +10,7 @@ DEBS := libmariadb-dev pkg-config
 .PHONY: demo test bench up migrate system-deps services venv
 
 demo: venv
-	$(PY) -m tigle_project.demo
+	$(PY) -m loadtest.demo
 
 # Two pytest processes, each on a database and vhost of its own: the tests wait on the
 # processes they start about half the time, so two halve the run on two cores.
@@ -22,7 +22,7 @@ test: venv services
 bench: venv services
 	$(PY) -m loadtest.bench $(if $(QUICK),--quick)
 
-# All on this host: two web processes of 16 threads, as tigle_project/stack.py explains.
+# All on this host: two web processes of 16 threads, as loadtest/stack.py explains.
 up: venv migrate
 	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} WEB_THREADS=$${WEB_THREADS:-16} \
 	  $(VENV)/bin/honcho start --port $${PORT:-8000}

@@ -67,7 +67,7 @@ def broker_connect(url: str) -> amqp.Connection:
 
 
 def topology_declare(channel: amqp.Channel) -> None:
-    """The exchange, the stream and its binding, as purchases/topology.py declares them."""
+    """The exchange, the stream and its binding, as purchases/broker/topology.py declares them."""
     channel.exchange_declare(EXCHANGE, "fanout", durable=True, auto_delete=False)
     channel.queue_declare(ANALYTICS_STREAM, durable=True, auto_delete=False,
                           arguments=STREAM_ARGUMENTS)

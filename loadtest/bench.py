@@ -24,7 +24,7 @@ from loadtest import bench_report
 from loadtest.bench_figures import depth_summary
 from loadtest.bench_modes import MODES, READ_WEB_THREADS, RESULTS, mode_run
 from loadtest.bench_probes import QUERY_ITEMS, QUERY_STORES, machine
-from tigle_project.stack import ROOT, realtime_allowed
+from loadtest.stack import ROOT, realtime_allowed
 
 # Plots BENCHMARKS.md shows: committed, unlike results/.
 PLOTS = ROOT / "loadtest" / "plots"

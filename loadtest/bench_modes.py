@@ -26,7 +26,7 @@ from loadtest.bench_probes import (
     services_reset,
 )
 from loadtest.preload import matrix_preload
-from tigle_project.stack import ROOT, analytics_start, web_start, worker_start
+from loadtest.stack import ROOT, analytics_start, web_start, worker_start
 
 RESULTS = ROOT / "results"
 QUERY_AT_REST_SECONDS = 10

@@ -16,8 +16,8 @@ from kombu import Connection
 
 from loadtest.cpu import CpuMeter, children_cpu, machine_cpu, named_cpu, tree_cpu
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE
-from purchases.tests.service_admin import mysql_execute, rabbitmqctl, vhost_add
-from tigle_project.stack import ROOT, Process, realtime_argv
+from loadtest.service_admin import mysql_execute, rabbitmqctl, vhost_add
+from loadtest.stack import ROOT, Process, realtime_argv
 
 MYSQL = os.environ.get("TIGLE_BENCH_MYSQL", "mysql://root@127.0.0.1:3306")
 AMQP = os.environ.get("TIGLE_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672")

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from purchases.events import EventError, PurchaseEvent, event_from_dict
 from purchases.models import AnalyticsBacklog
-from purchases.publisher import PublishFailed, event_publish
+from purchases.broker.publishing import PublishFailed, event_publish
 
 log = logging.getLogger(__name__)
 

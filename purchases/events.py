@@ -19,7 +19,7 @@ ANALYTICS_STREAM = "purchases.analytics"
 # Messages the worker cannot read as a purchase are parked here instead of being dropped.
 PARKED_QUEUE = "purchases.db.parked"
 QUEUE_TYPES = ("classic", "quorum")
-# The stream's arguments, declared alike by purchases/topology.py and by analytics (which
+# The stream's arguments, declared alike by purchases/broker/topology.py and by analytics (which
 # cannot import kombu's objects): the broker refuses a declaration whose arguments differ.
 # Bounded retention: analytics checkpoints well within a day; the rest is for replays.
 STREAM_ARGUMENTS = {
@@ -31,7 +31,7 @@ STREAM_ARGUMENTS = {
 
 
 def queue_type(environ=os.environ) -> str:
-    """TIGLE_QUEUE_TYPE, for purchases.db and the parked queue (purchases/topology.py):
+    """TIGLE_QUEUE_TYPE, for purchases.db and the parked queue (purchases/broker/topology.py):
     quorum replicates them across a RabbitMQ cluster's nodes.
 
     Every process must agree: the broker refuses a declaration whose type differs from the

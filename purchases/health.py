@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from purchases.publisher import broker_check
+from purchases.broker.publishing import broker_check
 
 ANALYTICS_DEADLINE_SECONDS = 0.5
 # In queue mode the database is only reported; an unreachable host must not slow the answer.

@@ -13,7 +13,7 @@ from django.utils import timezone
 from purchases.analytics_backlog import backlog_confirmed, backlog_keep
 from purchases.events import PurchaseEvent
 from purchases.models import Purchase, PurchaseItem
-from purchases.publisher import PublishFailed, event_publish
+from purchases.broker.publishing import PublishFailed, event_publish
 
 if TYPE_CHECKING:
     from django.db.backends.utils import CursorWrapper

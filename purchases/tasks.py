@@ -8,7 +8,7 @@ from celery.result import AsyncResult
 from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections
 
-from purchases.batching import BatchingTask
+from purchases.broker.batching import BatchingTask
 from purchases.events import TASK_NAME, PurchaseEvent, event_from_dict
 from purchases.services import purchases_bulk_create
 

@@ -11,13 +11,13 @@ from purchases.events import DB_QUEUE, TASK_NAME, queue_type
 
 # Every Django-side process imports this first (tigle_project/__init__.py), before its
 # settings: a wrong TIGLE_QUEUE_TYPE stops it here as a bad setting does, not as a
-# traceback from purchases/topology.py's import.
+# traceback from purchases/broker/topology.py's import.
 try:
     queue_type()
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
-from purchases.topology import db_queue  # noqa: E402 (after the check above)
+from purchases.broker.topology import db_queue  # noqa: E402 (after the check above)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tigle_project.settings")
 

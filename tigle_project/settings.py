@@ -144,8 +144,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
     CELERY_BROKER_URL, durable=TIGLE_DURABLE, var_dir=VAR_DIR)
 if CELERY_BROKER_URL.startswith("filesystem"):
     CELERY_BROKER_URL = "filesystem://"
-    # Writes each message file whole before it appears (see purchases/filesystem_broker.py).
-    CELERY_BROKER_TRANSPORT = "purchases.filesystem_broker:Transport"
+    # Writes each message file whole before it appears (see purchases/broker/filesystem_broker.py).
+    CELERY_BROKER_TRANSPORT = "purchases.broker.filesystem_broker:Transport"
 CELERY_BROKER_HEARTBEAT = 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None

@@ -11,7 +11,7 @@ from purchases.tests.conftest import (  # noqa: F401
     test_database_url,
 )
 from purchases.tests.run_env import AMQP, VHOST
-from purchases.tests.service_admin import rabbitmqctl, vhost_add
+from loadtest.service_admin import rabbitmqctl, vhost_add
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def stream_publish(url: str, count: int) -> list[bytes]:
     from kombu import Connection, Producer
 
     from analytics.tests.test_consumer import task_body
-    from purchases.topology import topology_declare
+    from purchases.broker.topology import topology_declare
 
     bodies = [task_body(1 + n % 7, [(n + 1, 1)]) for n in range(count)]
     with Connection(url) as connection:

@@ -1,4 +1,4 @@
-"""The stream through py-amqp on a real RabbitMQ: the topology purchases/topology.py declares,
+"""The stream through py-amqp on a real RabbitMQ: the topology purchases/broker/topology.py declares,
 broker URLs read as kombu reads them, deliveries from an offset, and the stream's tail."""
 import json
 import socket
@@ -16,11 +16,11 @@ from analytics.broker import (
     topology_declare,
 )
 from analytics.tests.helpers import stream_publish
-from purchases import topology
+from purchases.broker import topology
 from purchases.events import ANALYTICS_STREAM, EXCHANGE
 from purchases.tests.conftest import proxied
 from purchases.tests.proxy import FaultProxy
-from purchases.tests.service_admin import rabbitmqctl
+from loadtest.service_admin import rabbitmqctl
 
 
 def listed(vhost: str, what: str, columns: str) -> list[dict]:

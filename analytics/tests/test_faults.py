@@ -22,8 +22,8 @@ from purchases.tests.helpers import (
     stream_event_ids,
     wait_until,
 )
-from purchases.tests.service_admin import rabbitmqctl
-from purchases.topology import topology_declare
+from loadtest.service_admin import rabbitmqctl
+from purchases.broker.topology import topology_declare
 
 pytestmark = pytest.mark.slow
 

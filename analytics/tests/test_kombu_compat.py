@@ -7,8 +7,8 @@ from kombu import Connection, Producer
 
 from analytics.kombu_compat import KOMBU_VERSION, FolderQueue, queue_bind
 from analytics.tests.test_consumer import task_body
-from purchases.filesystem_broker import Transport
-from purchases.topology import topology_declare
+from purchases.broker.filesystem_broker import Transport
+from purchases.broker.topology import topology_declare
 
 
 def test_it_was_written_for_the_installed_kombu():

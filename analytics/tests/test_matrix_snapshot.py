@@ -19,9 +19,9 @@ from analytics.matrix import Matrix
 from analytics.state import State
 from analytics.stream import StreamReader
 from analytics.tests.test_consumer import task_body
-from purchases.filesystem_broker import Transport
+from purchases.broker.filesystem_broker import Transport
 from purchases.tests.helpers import wait_until
-from purchases.topology import purchases_exchange, topology_declare
+from purchases.broker.topology import purchases_exchange, topology_declare
 
 
 def batch(rng: random.Random, stores: int, items: int) -> list:

@@ -13,10 +13,10 @@ from analytics.checkpoint import checkpoint_load
 from analytics.kombu_compat import queue_bind
 from analytics.tests.helpers import stream_publish
 from analytics.tests.test_consumer import task_body
-from purchases.filesystem_broker import Transport
+from purchases.broker.filesystem_broker import Transport
 from purchases.tests.helpers import wait_until
-from purchases.topology import topology_declare
-from tigle_project.stack import ROOT, analytics_start, free_port
+from purchases.broker.topology import topology_declare
+from loadtest.stack import ROOT, analytics_start, free_port
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ from purchases.tests.conftest import (  # noqa: F401
     stack,
     test_database_url,
 )
-from tigle_project.stack import ROOT
+from loadtest.stack import ROOT
 
 ANSIBLE = ROOT / "ansible"
 BIN = Path(sys.executable).parent

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from purchases.tests.helpers import database_purchases, queue_types, wait_until
-from tigle_project.stack import (
+from loadtest.stack import (
     REALTIME_PRIORITY,
     ROOT,
     Process,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tigle_project.stack import Process, free_port
+from loadtest.stack import Process, free_port
 
 BIN = Path(sys.executable).parent
 

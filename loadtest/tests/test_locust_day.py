@@ -12,7 +12,7 @@ from loadtest.report import CSV_COLUMNS
 from loadtest.stores import phase_of
 from loadtest.tests.recorder import Received, recorder_start
 from purchases.tests.helpers import wait_until
-from tigle_project.stack import ROOT, free_port
+from loadtest.stack import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 LOCUST = [sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py"]

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tigle_project.stack import ROOT, web_start
+from loadtest.stack import ROOT, web_start
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from loadtest.report import CSV_COLUMNS, Record, csv_read, csv_write, report_build
-from tigle_project.stack import ROOT
+from loadtest.stack import ROOT
 
 # Ten requests over 2 s; latencies 1..10 ms, two of them failed.
 RECORDS = [

@@ -10,7 +10,7 @@ import pytest
 from loadtest.tests.recorder import recorder_start
 from loadtest.tests.test_locust_day import LOCUST
 from purchases.tests.helpers import wait_until
-from tigle_project.stack import ROOT, free_port
+from loadtest.stack import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 STORES, PER_HOUR = 6, 60

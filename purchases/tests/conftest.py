@@ -13,9 +13,9 @@ from kombu import Connection
 from purchases.events import DB_QUEUE
 from purchases.tests.proxy import FaultProxy
 from purchases.tests.run_env import AMQP, VHOST
-from purchases.tests.service_admin import rabbitmqctl, vhost_add
-from purchases.topology import topology_declare
-from tigle_project.stack import Process, analytics_start, web_start, worker_start
+from loadtest.service_admin import rabbitmqctl, vhost_add
+from purchases.broker.topology import topology_declare
+from loadtest.stack import Process, analytics_start, web_start, worker_start
 
 
 def queue_depth(connection: Connection, name: str) -> int:

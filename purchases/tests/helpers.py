@@ -149,7 +149,7 @@ def stream_event_ids(broker_url: str, idle_seconds: float = 2.0) -> list[str]:
     """Every purchase id in the analytics stream, read from its first offset."""
     from kombu import Connection, Consumer, Queue
 
-    from purchases.topology import analytics_stream
+    from purchases.broker.topology import analytics_stream
 
     from_first = Queue(analytics_stream.name, exchange=analytics_stream.exchange, durable=True,
                        routing_key=analytics_stream.routing_key,

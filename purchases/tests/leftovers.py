@@ -13,7 +13,7 @@ import secrets
 import socket
 import subprocess
 
-from purchases.tests.service_admin import mysql_execute, rabbitmqctl
+from loadtest.service_admin import mysql_execute, rabbitmqctl
 
 
 def _pid_namespace() -> str:

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from purchases.tests.leftovers import leftovers_remove, run_id
-from purchases.tests.service_admin import rabbitmqctl, vhost_add
+from loadtest.service_admin import rabbitmqctl, vhost_add
 
 RUN_ID = run_id()
 MYSQL = os.environ.get("TIGLE_TEST_MYSQL", "mysql://root@127.0.0.1:3306")

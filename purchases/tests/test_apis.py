@@ -101,7 +101,7 @@ def test_it_publishes_one_celery_task_message_per_purchase(client, broker):
     response = post(client, store="5", customer="5123", data=body(items))
     assert response.status_code == 201
     purchase_id = response.json()["purchaseID"]
-    from purchases.topology import db_queue
+    from purchases.broker.topology import db_queue
 
     message = db_queue(broker.default_channel).get(no_ack=True)
     assert message.headers["task"] == TASK_NAME
@@ -157,8 +157,8 @@ def test_it_serves_the_openapi_schema_and_docs(client):
 
 @pytest.mark.django_db
 def test_it_answers_503_when_no_queue_would_receive_the_purchase(client, broker):
-    from purchases import publisher
-    from purchases.topology import analytics_stream, db_queue
+    from purchases.broker import publishing as publisher
+    from purchases.broker.topology import analytics_stream, db_queue
 
     publisher.broker_check()  # connected and declared before the bindings go
     channel = broker.default_channel
@@ -176,7 +176,7 @@ def test_it_answers_503_when_no_queue_would_receive_the_purchase(client, broker)
 
 @pytest.mark.django_db
 def test_it_publishes_on_a_confirm_mode_channel_when_durable(client, broker):
-    from purchases import publisher
+    from purchases.broker import publishing as publisher
     from purchases.broker.publisher import ConfirmingPublisher
 
     assert post(client).status_code == 201
@@ -189,7 +189,7 @@ def test_it_publishes_when_the_broker_socket_is_past_descriptor_1024(client, bro
     import os
     import resource
 
-    from purchases import publisher
+    from purchases.broker import publishing as publisher
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 1200:

@@ -4,9 +4,9 @@ import datetime
 import pytest
 from kombu import Queue
 
-from purchases.batching import Batcher, SettledTags
+from purchases.broker.batching import Batcher, SettledTags
 from purchases.events import PARKED_QUEUE, TASK_NAME, event_new
-from purchases.task_messages import ParkFailed
+from purchases.broker.task_messages import ParkFailed
 from purchases.tests.conftest import queue_depth
 from purchases.tests.helpers import not_a_purchase_publish, wait_until
 from tigle_project.celery_app import app
@@ -147,7 +147,7 @@ def test_it_requeues_into_purchases_db_only_on_the_filesystem_broker(tmp_path):
     from kombu import Connection
 
     from purchases.events import DB_QUEUE
-    from purchases.topology import db_queue, purchases_exchange, topology_declare
+    from purchases.broker.topology import db_queue, purchases_exchange, topology_declare
 
     folders = {name: str(tmp_path / name) for name in ("queue", "control")}
     for folder in folders.values():
@@ -207,7 +207,7 @@ def test_it_parks_a_purchase_the_database_refuses_for_good_and_writes_the_rest(b
 def test_a_message_is_not_let_go_when_the_parked_queue_cannot_take_it(broker, queue):
     """The worker's channel here does not confirm (as in transient mode): parking must still
     learn of the return before it acks the original."""
-    from purchases.topology import topology_declare
+    from purchases.broker.topology import topology_declare
 
     assert not broker.connection.confirm_publish
     broker.default_channel.queue_delete(PARKED_QUEUE)

@@ -20,7 +20,7 @@ from purchases.tests.helpers import (
     purchases_stream,
     wait_until,
 )
-from tigle_project.stack import ROOT, web_start, worker_start
+from loadtest.stack import ROOT, web_start, worker_start
 
 N = 300
 

@@ -6,7 +6,7 @@ import pytest
 
 from purchases.tests.leftovers import HOST_TAG, leftovers_remove
 from purchases.tests.run_env import MYSQL, RUN_ID, VHOST
-from purchases.tests.service_admin import mysql_execute, rabbitmqctl
+from loadtest.service_admin import mysql_execute, rabbitmqctl
 
 
 def databases() -> set[str]:

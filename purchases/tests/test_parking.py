@@ -4,13 +4,13 @@ import time
 import pytest
 from kombu import Connection, Queue
 
-from purchases import task_messages
+from purchases.broker import task_messages
 from purchases.events import PARKED_QUEUE
-from purchases.task_messages import ParkFailed, message_park
+from purchases.broker.task_messages import ParkFailed, message_park
 from purchases.tests.conftest import proxied, queue_depth
 from purchases.tests.helpers import not_a_purchase_publish, wait_until
 from purchases.tests.proxy import FaultProxy
-from purchases.topology import topology_declare
+from purchases.broker.topology import topology_declare
 
 QUEUE = "test.parking"
 

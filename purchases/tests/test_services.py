@@ -10,7 +10,7 @@ import pytest
 from purchases.events import event_new
 from purchases.models import Purchase, PurchaseItem
 from purchases.services import purchases_bulk_create
-from tigle_project.stack import ROOT
+from loadtest.stack import ROOT
 
 
 def event(store=5, items=((123, 2), (77, 1)), purchase_id=None):

@@ -8,7 +8,7 @@ from celery.worker.request import Request
 from kombu.message import Message
 
 from purchases.events import TASK_NAME, event_new
-from purchases.publisher import ABSENT_MEANS, task_message
+from purchases.broker.publishing import ABSENT_MEANS, task_message
 from purchases.tasks import record
 from tigle_project.celery_app import app
 

@@ -10,7 +10,7 @@ from kombu import compression
 from kombu.message import Message
 
 from purchases.events import TASK_NAME, EventError, event_new
-from purchases.task_messages import event_from_message
+from purchases.broker.task_messages import event_from_message
 
 EVENT = event_new(store_id=5, customer_id=5123, date=datetime.date(2021, 1, 1),
                   items=[(123, 2), (77, 1)])

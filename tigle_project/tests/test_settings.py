@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tigle_project.stack import ROOT
+from loadtest.stack import ROOT
 
 CHECK = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
 
@@ -77,7 +77,7 @@ def test_it_keeps_a_generated_secret_key_in_the_embedded_mode(tmp_path):
     ("amqp://guest:guest@127.0.0.1:5672//", "kombu.transport.pyamqp.Transport"),
     # kombu's SSL transport class is what switches TLS on.
     ("amqps://guest:guest@mq.example:5671//", "kombu.transport.pyamqp.SSLTransport"),
-    ("filesystem://", "purchases.filesystem_broker.Transport"),
+    ("filesystem://", "purchases.broker.filesystem_broker.Transport"),
 ])
 def test_celery_talks_to_rabbitmq_through_kombus_own_transport(tmp_path, url, transport):
     show = ("import django; django.setup(); from tigle_project.celery_app import app; "

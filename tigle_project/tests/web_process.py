@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tigle_project.stack import Process, free_port, wait_http, web_argv
+from loadtest.stack import Process, free_port, wait_http, web_argv
 
 PATH = "/purchase/7/customer/42/date/20260101"
 BODY = b'{"items": [{"ItemID": "5", "numberOfItems": 2}]}'

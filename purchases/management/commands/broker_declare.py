@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from kombu import Connection
 
-from purchases.topology import (
+from purchases.broker.topology import (
     analytics_stream,
     connect_any_node,
     db_queue,

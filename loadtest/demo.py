@@ -19,7 +19,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from tigle_project.stack import ROOT, analytics_start, web_start, worker_start
+from loadtest.stack import ROOT, analytics_start, web_start, worker_start
 
 # A short day: 8 stores x 9 hours x 60 purchases (the seed's first rate), over a small
 # catalogue so that the rankings have something to rank.

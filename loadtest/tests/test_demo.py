@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from purchases.tests.run_env import AMQP, MYSQL, RUN_ID, VHOST
-from purchases.tests.service_admin import mysql_execute, rabbitmqctl, vhost_add
-from tigle_project.stack import ROOT
+from loadtest.service_admin import mysql_execute, rabbitmqctl, vhost_add
+from loadtest.stack import ROOT
 
 pytestmark = pytest.mark.slow
 OUTSIDE = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SECRET_KEY")
@@ -15,7 +15,7 @@ OUTSIDE = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SECRET_KEY"
 
 def demo(**env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in OUTSIDE}
-    return subprocess.run([sys.executable, "-m", "tigle_project.demo"], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "loadtest.demo"], cwd=ROOT,
                           env={**base, **env}, capture_output=True, text=True, timeout=600)
 
 

@@ -1,6 +1,6 @@
 """One purchase task message at a time: read its event, park it, or put it back.
 
-The batcher (purchases/batching.py) decides when; these say how, so that a message leaves
+The batcher (purchases/broker/batching.py) decides when; these say how, so that a message leaves
 the worker only by the routes DESIGN.md allows (never back through the fanout).
 """
 from __future__ import annotations

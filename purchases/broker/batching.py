@@ -24,13 +24,13 @@ from kombu.message import Message
 from kombu.transport import virtual
 
 from purchases.events import EventError, PurchaseEvent
-from purchases.task_messages import (
+from purchases.broker.task_messages import (
     event_from_message,
     message_park,
     message_requeue,
     parks_open,
 )
-from purchases.topology import is_amqp, topology_declare
+from purchases.broker.topology import is_amqp, topology_declare
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
-"""tigle_project/stack.py: a process that never becomes ready is not left running."""
+"""loadtest/stack.py: a process that never becomes ready is not left running."""
 from __future__ import annotations
 
 import sys
 
 import pytest
 
-from tigle_project.stack import Process, _ready
+from loadtest.stack import Process, _ready
 
 
 def test_a_process_whose_start_fails_is_stopped(tmp_path):

@@ -21,7 +21,7 @@ from purchases.broker.publisher import (
     close_abruptly,
 )
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
-from purchases.topology import connect_any_node, is_amqp, topology_declare
+from purchases.broker.topology import connect_any_node, is_amqp, topology_declare
 from tigle_project.celery_app import app
 
 log = logging.getLogger(__name__)
