@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import amqp
-from kombu import Connection, Producer
+from kombu import Connection
 
 log = logging.getLogger(__name__)
 
@@ -227,30 +227,3 @@ class ConfirmingPublisher:
         item = self._open.get(int(message.properties.get("message_id") or 0))
         if item is not None:
             item.error = f"no queue took it: {exc}"
-
-
-class LockedPublisher:
-    """One publish at a time through kombu's Producer: the embedded filesystem broker."""
-
-    broken: str | None = None
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self._producer = Producer(connection.default_channel, auto_declare=False)
-        self._lock = threading.Lock()
-
-    def publish(self, *, body: bytes, headers: dict, properties: dict, timeout: float,
-                routing: tuple[str, str]) -> None:
-        exchange, routing_key = routing
-        try:
-            with self._lock:
-                self._producer.publish(body, exchange=exchange, routing_key=routing_key,
-                                       headers=headers, retry=False, mandatory=True,
-                                       timeout=timeout, **properties)
-        except Exception as exc:
-            self.close(repr(exc))
-            raise PublishFailed(repr(exc)) from exc
-
-    def close(self, reason: str) -> None:
-        self.broken = reason
-        close_abruptly(self.connection)

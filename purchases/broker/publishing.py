@@ -14,12 +14,8 @@ import time
 from django.conf import settings
 from kombu.serialization import dumps
 
-from purchases.broker.publisher import (
-    ConfirmingPublisher,
-    LockedPublisher,
-    PublishFailed,
-    close_abruptly,
-)
+from purchases.broker.locked_publisher import LockedPublisher
+from purchases.broker.publisher import ConfirmingPublisher, PublishFailed, close_abruptly
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
 from purchases.broker.topology import connect_any_node, is_amqp, topology_declare
 from tigle_project.celery_app import app
