@@ -92,7 +92,7 @@ class ConfirmingPublisher:
         self._channel.events["basic_ack"].add(self._on_ack)
         self._channel.events["basic_nack"].add(self._on_nack)
         self._channel.events["basic_return"].add(self._on_return)
-        self._sock.settimeout(None)  # the handshake's timeout; the owner waits in select()
+        self._sock.settimeout(None)  # the handshake's timeout; the owner waits in epoll
         self.broken: str | None = None
         self._lock = threading.Lock()  # covers _queued, _wake_me and broken
         self._queued: deque[_Publish] = deque()
@@ -118,7 +118,10 @@ class ConfirmingPublisher:
             self._queued.append(item)
             wake, self._wake_me = self._wake_me, False
         if wake:
-            self._wake_writer.send(b"\0")
+            try:
+                self._wake_writer.send(b"\0")
+            except OSError:  # the owner has just stopped: it answered the queue on its way out
+                pass
         if not item.done.wait(timeout + ANSWER_GRACE_SECONDS):
             # The owner thread is stuck (in a write to a broker that stopped reading, say).
             self.close(f"no answer within {timeout}s")
@@ -143,8 +146,8 @@ class ConfirmingPublisher:
         try:
             while self.broken is None:
                 self._publish_queued()
-                self._wait()
-                self._drain()
+                if self._wait():
+                    self._drain()
                 self._expire()
         except Exception as exc:  # the broker closed the connection or channel, or close() did
             self.close(f"connection lost: {exc!r}")
@@ -175,8 +178,9 @@ class ConfirmingPublisher:
                 self._channel.basic_publish(message, exchange=exchange,
                                             routing_key=routing_key, mandatory=True)
 
-    def _wait(self) -> None:
-        """Sleep until the broker sends something, or a publish is due to go out."""
+    def _wait(self) -> bool:
+        """Sleep until the broker sends something, or a publish is due to go out; whether
+        the broker's socket has something to read."""
         with self._lock:
             self._wake_me = not self._open and not self._queued
             if self._wake_me:
@@ -186,8 +190,10 @@ class ConfirmingPublisher:
         ready = self._selector.select(timeout)
         with self._lock:
             self._wake_me = False
-        if any(key.fileobj is self._wake_reader for key, _ in ready):
+        ready_files = {key.fileobj for key, _ in ready}
+        if self._wake_reader in ready_files:
             self._wake_reader.recv(4096)
+        return self._sock in ready_files
 
     def _drain(self) -> None:
         """Take every frame the broker has sent; the callbacks answer the publishes."""
