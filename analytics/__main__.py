@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             config = config_from_env()
             from analytics.service import serve  # the queries need neither numpy nor py-amqp
+            from analytics.startup_check import services_problem
 
+            if problem := services_problem(config.database_url, config.broker_url):
+                print(problem, file=sys.stderr)  # one line that says what to create
+                return 2
             return serve(config)
         address = args.address or addresses_from_env()[0]
     except ConfigError as exc:

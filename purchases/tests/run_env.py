@@ -13,7 +13,7 @@ import os
 import pytest
 
 from purchases.tests.leftovers import leftovers_remove, run_id
-from loadtest.service_admin import rabbitmqctl, vhost_add
+from loadtest.service_admin import mysql_execute, rabbitmqctl, vhost_add
 
 RUN_ID = run_id()
 MYSQL = os.environ.get("TIGLE_TEST_MYSQL", "mysql://root@127.0.0.1:3306")
@@ -42,6 +42,17 @@ def rabbitmq_vhost():
     vhost_add(AMQP, VHOST)
     yield VHOST
     rabbitmqctl("delete_vhost", VHOST)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_database():
+    """The database DATABASE_URL names, left empty (pytest-django's test database is another):
+    a process a test starts on this environment as it is passes the start-up check that
+    stops one whose database does not exist (tigle_project/startup.py)."""
+    name = f"tigle_{RUN_ID}"
+    mysql_execute(MYSQL, f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+    yield name
+    mysql_execute(MYSQL, f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture(autouse=True)
