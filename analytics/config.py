@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from analytics.metrics_access import DEFAULT_ALLOWED_CIDRS, Network, cidrs_parse
 from purchases.events import queue_type  # standard library only, too
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,9 @@ class Config:
     threads: int
     max_rpcs: int
     batch_size: int
+    # Prometheus metrics: where they are served, and to whom.
+    metrics_listen: str = "127.0.0.1:9102"
+    metrics_allowed: tuple[Network, ...] = cidrs_parse(DEFAULT_ALLOWED_CIDRS)
 
     @property
     def embedded_broker(self) -> bool:
@@ -95,7 +99,17 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         threads=_number(environ, "ANALYTICS_THREADS", 8, int, 1, 256),
         max_rpcs=_number(environ, "ANALYTICS_MAX_RPCS", 256, int, 1, 100_000),
         batch_size=_number(environ, "ANALYTICS_BATCH_SIZE", 500, int, 1, 10_000),
+        metrics_listen=address_check("ANALYTICS_METRICS_LISTEN",
+                                     _get(environ, "ANALYTICS_METRICS_LISTEN", "127.0.0.1:9102")),
+        metrics_allowed=_cidrs(environ),
     )
+
+
+def _cidrs(environ: Mapping[str, str]) -> tuple[Network, ...]:
+    try:
+        return cidrs_parse(_get(environ, "METRICS_ALLOWED_CIDRS", DEFAULT_ALLOWED_CIDRS))
+    except ValueError as exc:
+        raise ConfigError(f"METRICS_ALLOWED_CIDRS: {exc}") from None
 
 
 def addresses_from_env(environ: Mapping[str, str] = os.environ) -> list[str]:

@@ -9,6 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from analytics.metrics import query_timed
 from analytics.protos import analytics_pb2, analytics_pb2_grpc
 from analytics.state import State
 from purchases.events import MAX_ITEM_ID, MAX_STORE_ID
@@ -48,6 +49,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServicer):
     def _n(self, context: grpc.ServicerContext, n: int, default: int) -> int:
         return default if n == 0 else self._checked(context, "n", n, MAX_TOP)
 
+    @query_timed("TopItems")
     def TopItems(self, request, context):
         store_id = self._checked(context, "store_id", request.store_id, MAX_STORE_ID)
         n = self._n(context, request.n, DEFAULT_TOP_ITEMS)
@@ -56,6 +58,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServicer):
         return analytics_pb2.TopItemsReply(
             items=[analytics_pb2.ItemCount(item_id=i, quantity=q) for i, q in top])
 
+    @query_timed("TopStores")
     def TopStores(self, request, context):
         item_id = self._checked(context, "item_id", request.item_id, MAX_ITEM_ID)
         n = self._n(context, request.n, DEFAULT_TOP_STORES)
@@ -64,6 +67,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServicer):
         return analytics_pb2.TopStoresReply(
             stores=[analytics_pb2.StoreCount(store_id=s, quantity=q) for s, q in top])
 
+    @query_timed("Stats")
     def Stats(self, request, context):
         state = self._state(context)
         totals = state.matrix.totals()

@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 
+from analytics.broker import stream_tail
 from analytics.checkpoint import (
     CheckpointError,
     Snapshot,
@@ -15,6 +16,7 @@ from analytics.checkpoint import (
 )
 from analytics.config import Config
 from analytics.consumer import Consumer
+from analytics.metrics import metrics_start
 from analytics.server import create_server, health_serving
 from analytics.state import State
 from analytics.stream import StreamReader
@@ -59,6 +61,8 @@ def serve(config: Config) -> int:
     log.info("analytics gRPC on port %d (NOT_SERVING until the checkpoint is loaded)", port)
     consumer = Consumer(state_load(config))
     health_serving(health, True)
+    metrics = metrics_start(config, stream_tail=lambda: stream_tail(config.broker_url),
+                            counted_offset=lambda: consumer.state.last_offset)
 
     def checkpoint(snapshot: Snapshot) -> None:
         path = checkpoint_write(snapshot, config.state_dir)
@@ -83,5 +87,8 @@ def serve(config: Config) -> int:
     health_serving(health, False)
     thread.join()
     server.stop(STOP_GRACE_SECONDS).wait()
+    if metrics is not None:
+        metrics.shutdown()
+        metrics.server_close()
     log.info("stopped at offset %d", consumer.state.last_offset)
     return 1 if failed.is_set() else 0

@@ -14,6 +14,7 @@ from analytics.checkpoint import Snapshot, snapshot_take
 from analytics.config import Config
 from analytics.consumer import Consumer, StreamLost
 from analytics.kombu_compat import FolderQueue
+from analytics.metrics import COUNTED
 from analytics.rebuild import DatabaseSnapshot, matrix_rebuild
 from analytics.state import State
 from purchases.events import ANALYTICS_STREAM
@@ -133,7 +134,7 @@ class StreamReader:
                           "applied: it was recreated", resume=0)
 
     def _flush(self) -> None:
-        self.consumer.flush()
+        COUNTED.inc(self.consumer.flush())
         if self._source is not None:
             self._source.ack()
 

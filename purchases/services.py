@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from purchases.analytics_backlog import backlog_confirmed, backlog_keep
 from purchases.events import PurchaseEvent
+from purchases.metrics import ACCEPTED_BY_MODE
 from purchases.models import Purchase, PurchaseItem
 from purchases.broker.publishing import PublishFailed, event_publish
 
@@ -93,11 +94,13 @@ def purchase_accept(*, event: PurchaseEvent) -> None:
     try:
         if settings.TIGLE_WRITE_MODE != "sync":
             event_publish(event=event)
+            ACCEPTED_BY_MODE["queue"].inc()
             return
         written = purchases_bulk_create(events=[event], keep_for_analytics=True)
     except (PublishFailed, DatabaseError) as exc:
         raise HandoverFailed(str(exc)) from exc
     if written:  # else a retry: its first attempt kept it for analytics
+        ACCEPTED_BY_MODE["sync"].inc()
         analytics_notify(event=event)
 
 

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from celery import shared_task
 from celery.result import AsyncResult
 from django.conf import settings
-from django.db import DataError, IntegrityError, close_old_connections
+from django.db import DatabaseError, DataError, IntegrityError, close_old_connections
 
 from purchases.broker.batching import BatchingTask
 from purchases.events import TASK_NAME, PurchaseEvent, event_from_dict
+from purchases.metrics import worker_metrics
 from purchases.services import purchases_bulk_create
 
 
@@ -30,7 +31,14 @@ class RecordTask(BatchingTask):
     def write_batch(self, events: Sequence[PurchaseEvent]) -> int:
         # No request cycle here: drop a connection that failed or outlived CONN_MAX_AGE.
         close_old_connections()
-        return purchases_bulk_create(events=events)
+        metrics = worker_metrics()
+        try:
+            written = purchases_bulk_create(events=events)
+        except DatabaseError:
+            metrics.db_errors.inc()
+            raise
+        metrics.written.inc(written)
+        return written
 
 
 @shared_task(name=TASK_NAME, base=RecordTask, ignore_result=True)

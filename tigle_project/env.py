@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from analytics.metrics_access import DEFAULT_ALLOWED_CIDRS, cidrs_parse
+
 
 def env_str(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
@@ -70,6 +72,14 @@ def env_addresses(name: str, default: str) -> list[str]:
     if not addresses:
         raise ImproperlyConfigured(f"{name} is empty")
     return addresses
+
+
+def env_cidrs(name: str) -> tuple:
+    """Comma-separated address ranges; unset: loopback and the private ranges."""
+    try:
+        return cidrs_parse(env_str(name, DEFAULT_ALLOWED_CIDRS))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
 def kept_secret(path: Path) -> str:

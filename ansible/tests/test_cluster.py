@@ -6,7 +6,9 @@ The hosts are inventory entries on this machine, each rendering into a folder of
 """
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import sys
 import urllib.parse
 from pathlib import Path
@@ -80,3 +82,22 @@ def test_the_app_connects_to_every_node_of_that_cluster_with_quorum_queues(rende
         assert env["DATABASE_URL"] == \
             ("mysql://tigle:db-secret@tigle.abc.us-east-1.rds.amazonaws.com:3306/tigle"
          "?ssl_ca=/etc/tigle/database-ca.pem")
+
+
+def private_address() -> str:
+    """This machine's address on its default route, as Ansible's default_ipv4 fact finds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: the kernel picks the route
+        except OSError:
+            return "127.0.0.1"
+        return probe.getsockname()[0]
+
+
+def test_the_metrics_bind_on_the_private_address_for_the_private_ranges_only(rendered):
+    for host in APP_HOSTS.values():
+        env = settings(rendered / host / "etc/tigle/tigle.env", "=")
+        assert env["WORKER_METRICS_LISTEN"] == f"{private_address()}:9101"
+        assert env["ANALYTICS_METRICS_LISTEN"] == f"{private_address()}:9102"
+        allowed = [ipaddress.ip_network(c) for c in env["METRICS_ALLOWED_CIDRS"].split(",")]
+        assert allowed and all(n.is_private for n in allowed)

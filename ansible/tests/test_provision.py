@@ -21,6 +21,7 @@ boto3 = pytest.importorskip("boto3")
 ROLES = {"web": 2, "web_read": 1, "worker": 1, "analytics": 1, "rabbitmq": 1, "locust_master": 1,
          "locust_worker": 2}
 ADMIN = "198.51.100.7/32"
+VPC = "10.42.0.0/16"  # aws_stack_vpc_cidr's default
 
 
 @pytest.fixture
@@ -84,18 +85,19 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
                 opened.add((rule["FromPort"], source["CidrIp"]))
         return opened
 
-    assert ingress("tigle-web") == {(8000, ids["tigle-elb"]), (22, ADMIN)}
+    # Metrics: the web's app port, the worker's 9101 and analytics' 9102, from the VPC only.
+    assert ingress("tigle-web") == {(8000, ids["tigle-elb"]), (8000, VPC), (22, ADMIN)}
     # The load generators reach the internet-facing load balancer from their public addresses.
     locust_ips = {i["PublicIpAddress"] for i, role in zip(instances, roles) if "locust" in role}
     assert len(locust_ips) == 3
     assert ingress("tigle-elb") == {(80, ids["tigle-locust"]), (80, ADMIN)} | {
         (80, f"{ip}/32") for ip in locust_ips}
-    assert ingress("tigle-analytics") == {(50051, ids["tigle-web"]), (22, ADMIN)}
+    assert ingress("tigle-analytics") == {(50051, ids["tigle-web"]), (9102, VPC), (22, ADMIN)}
     assert ingress("tigle-rds") == {(3306, ids[f"tigle-{tier}"])
                                     for tier in ("web", "worker", "analytics")}
     assert {(5672, ids[f"tigle-{tier}"]) for tier in ("web", "worker", "analytics")} \
         <= ingress("tigle-rabbitmq")
-    assert ingress("tigle-worker") == {(22, ADMIN)}
+    assert ingress("tigle-worker") == {(9101, VPC), (22, ADMIN)}
 
     elb = client("elbv2")
     (balancer,) = elb.describe_load_balancers(Names=["tigle"])["LoadBalancers"]

@@ -24,6 +24,7 @@ from kombu.message import Message
 from kombu.transport import virtual
 
 from purchases.events import EventError, PurchaseEvent
+from purchases.metrics import worker_metrics
 from purchases.broker.task_messages import (
     event_from_message,
     message_park,
@@ -118,6 +119,7 @@ class Batcher:
         if self.closed or not self.pending or self.clock() < self.resume_at:
             return
         batch, self.pending = self.pending, []
+        worker_metrics().batch_size.observe(len(batch))
         try:
             self.write([event for _, event in batch])
         except self.permanent_errors:

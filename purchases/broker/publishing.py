@@ -17,6 +17,7 @@ from kombu.serialization import dumps
 from purchases.broker.locked_publisher import LockedPublisher
 from purchases.broker.publisher import ConfirmingPublisher, PublishFailed, close_abruptly
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE, EXCHANGE, TASK_NAME, PurchaseEvent
+from purchases.metrics import PUBLISH_SECONDS
 from purchases.broker.topology import connect_any_node, is_amqp, topology_declare
 from tigle_project.celery_app import app
 
@@ -132,6 +133,7 @@ def event_publish(*, event: PurchaseEvent, analytics_only: bool = False) -> None
     """
     body, headers, properties = task_message(event)
     timeout = settings.TIGLE_PUBLISH_TIMEOUT
+    started = time.perf_counter()
     try:
         publisher(timeout).publish(
             body=body, headers=headers, properties=properties, timeout=timeout,
@@ -139,6 +141,9 @@ def event_publish(*, event: PurchaseEvent, analytics_only: bool = False) -> None
     except PublishFailed as exc:
         log.warning("publish of %s failed: %s", event.id, exc)
         raise
+    finally:
+        # Failures too: a 503 after a confirm timeout is latency a store saw.
+        PUBLISH_SECONDS.observe(time.perf_counter() - started)
 
 
 def broker_check() -> str | None:

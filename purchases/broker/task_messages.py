@@ -23,6 +23,7 @@ from purchases.events import (
     PurchaseEvent,
     event_from_dict,
 )
+from purchases.metrics import worker_metrics
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ def message_park(message: Message, reason: str) -> None:
         parks_open(message.channel.connection).publish(
             message.body, timeout=PARK_CONFIRM_SECONDS, **options)
     message.ack()
+    worker_metrics().parked.inc()
 
 
 def message_requeue(message: Message) -> None:
