@@ -109,3 +109,8 @@ def top_items(*, store_id: int, n: int) -> list[tuple[int, int]]:
 def top_stores(*, item_id: int, n: int) -> list[tuple[int, int]]:
     reply = _call("TopStores", analytics_pb2.TopStoresRequest(item_id=item_id, n=n))
     return [(one.store_id, one.quantity) for one in reply.stores]
+
+
+def stats() -> analytics_pb2.StatsReply:
+    """One replica's totals and the last stream offset it applied (the dashboard's)."""
+    return _call("Stats", analytics_pb2.StatsRequest())
