@@ -1,8 +1,8 @@
 """make bench: the same Locust store day against each write mode, side by side, on this
 machine's MariaDB and RabbitMQ; writes results/bench.json, BENCHMARKS.md and PNG plots.
 
-    python -m loadtest.bench [--quick] [--stores N] [--per-hour N]
-                             [--parts modes,latency,sweep,queries]
+    python -m loadtest.bench [--quick] [--stores N] [--per-hour N] [--admin-rows N]
+                             [--parts modes,latency,sweep,queries,admin]
 
 modes: ceiling (the web answers 201 without validating or publishing), durable (queue mode,
 persistent messages and confirms: the default), transient (TIGLE_DURABLE=0), sync (written
@@ -10,7 +10,9 @@ inside the request); the durable run also samples the queue depth. sweep: durabl
 32 to 1,024 stores. latency: durable mode under arrivals spread evenly in time (open loop,
 loadtest/fixed_rate.py) at half the durable end-to-end rate just measured. queries: top-N latency over gRPC and REST while the durable day runs,
 analytics holding 100,000 items x 1,024 stores; once at ordinary priority, once with analytics
-and the query client at real-time priority. Each run gets a fresh database and vhost.
+and the query client at real-time priority. admin: the staff's purchase list, its filters and
+a search by purchase ID on 10 million purchases (loadtest/bench_admin.py), p95 against 300 ms.
+Each run gets a fresh database and vhost.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import sys
 from pathlib import Path
 
 from loadtest import bench_report
+from loadtest.bench_admin import admin_bench
 from loadtest.bench_figures import depth_summary
 from loadtest.bench_modes import MODES, READ_WEB_THREADS, RESULTS, mode_run
 from loadtest.bench_probes import QUERY_ITEMS, QUERY_STORES, machine
@@ -30,7 +33,7 @@ from loadtest.stack import ROOT, realtime_allowed
 PLOTS = ROOT / "loadtest" / "plots"
 STORE_COUNTS = (32, 64, 128, 256, 512, 1024)
 QUERY_RATE = 50  # queries/s of each kind
-ALL_PARTS = "modes,latency,sweep,queries"
+ALL_PARTS = "modes,latency,sweep,queries,admin"
 
 
 def write_outputs(bench: dict, full: bool) -> Path:
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="purchases per store per hour for the modes (default 30, quick 20)")
     parser.add_argument("--modes", default=",".join(m.name for m in MODES))
     parser.add_argument("--parts", default=ALL_PARTS)
+    parser.add_argument("--admin-rows", type=int,
+                        help="purchases for the admin part (default 10,000,000, quick 1,000,000)")
     args = parser.parse_args(argv)
     stores = args.stores or (32 if args.quick else 256)
     per_hour = args.per_hour or (20 if args.quick else 30)
@@ -120,8 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             bench["queries"][key] = {"latency": result.pop("query_latency"),
                                      "at_rest": result.pop("query_latency_at_rest"),
                                      "ingest": result}
+    if "admin" in parts:
+        rows = args.admin_rows or (1_000_000 if args.quick else 10_000_000)
+        print(f"bench: admin, {rows:,} purchases ...", flush=True)
+        bench["admin"] = admin_bench(rows)
+        print("  " + json.dumps(bench["admin"]), flush=True)
     full = (not args.quick and parts == set(ALL_PARTS.split(",")) and not args.stores
-            and not args.per_hour and len(modes) == len(MODES))
+            and not args.per_hour and not args.admin_rows and len(modes) == len(MODES))
     print(write_outputs(bench, full).read_text())
     queries = bench.get("queries", {})
     runs = [*bench["modes"].values(), *bench.get("sweep", []),

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from loadtest.bench_admin import admin_table
+
 HISTORY_START = "<!-- history: kept by hand across runs -->"
 HISTORY_END = "<!-- /history -->"
 COMPONENTS = ["web", "worker", "analytics", "client", "rabbitmq", "mariadb"]
@@ -149,7 +151,9 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
                   "the ingest's web, the worker, RabbitMQ and MariaDB stay ordinary). Purchases "
                   f"accepted meanwhile: {ingest}.", "",
                   *queries_table(q), "", f"![top-N query latency]({plots['queries']})", ""]
-    lines += ["## Commands", "", "```", "make bench          # everything above (about twenty minutes here)",
+    if bench.get("admin"):
+        lines += [*admin_table(bench["admin"]), ""]
+    lines += ["## Commands", "", "```", "make bench          # everything above (about half an hour here)",
               "make bench QUICK=1  # the same parts, small: a few minutes", "```", "",
               history, ""]
     return "\n".join(lines)

@@ -19,14 +19,15 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from loadtest.results import REPORT, REQUESTS_CSV, run_dir_new
 from loadtest.stack import ROOT, analytics_start, web_start, worker_start
 
 # A short day: 8 stores x 9 hours x 60 purchases (the seed's first rate), over a small
 # catalogue so that the rankings have something to rank.
 DAY = ["--max-stores", "8", "--num-purchases", os.environ.get("DEMO_PER_HOUR", "60"),
        "--max-item-id", "300", "--items-per-purchase", "5"]
-# Where the report, CSV and charts go; the tests give each run a folder of its own.
-RESULTS = Path(os.environ.get("DEMO_RESULTS") or ROOT / "results" / "demo")
+# Each demo's report, CSV and charts go into a new folder under this one (tests: their own).
+RESULTS_ROOT = Path(os.environ.get("DEMO_RESULTS") or ROOT / "results")
 
 
 def ranked(pairs, n: int) -> list[list[int]]:
@@ -49,24 +50,21 @@ def ranking_check(url: str, title: str, key: str, expected: list[list[int]]) -> 
     return []
 
 
-def store_day_run(base: str) -> dict:
+def store_day_run(base: str, results: Path) -> dict:
     """The Locust client, headless, as a user would run it; its report."""
-    shutil.rmtree(RESULTS, ignore_errors=True)
     command = [sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless",
-               "--host", base, *DAY, "--requests-csv", str(RESULTS / "requests.csv"),
-               "--report", str(RESULTS / "report.json"), "--only-summary"]
+               "--host", base, *DAY, "--requests-csv", str(results / REQUESTS_CSV),
+               "--report", str(results / REPORT), "--only-summary"]
     print(f"store day: {' '.join(command[1:])}", flush=True)
     # Exit 1 means failed requests or stores that did not close: the checks below say which.
     subprocess.run(command, cwd=ROOT, check=False, timeout=900)
-    report = json.loads((RESULTS / "report.json").read_text())
-    print(f"report, CSV and charts in {RESULTS}")
-    return report
+    return json.loads((results / REPORT).read_text())
 
 
-def report_accepted_per_store() -> Counter:
+def report_accepted_per_store(results: Path) -> Counter:
     from loadtest.report import csv_read
 
-    return Counter(r.store_id for r in csv_read(RESULTS / "requests.csv") if r.status == 201)
+    return Counter(r.store_id for r in csv_read(results / REQUESTS_CSV) if r.status == 201)
 
 
 def stores_in_database() -> Counter:
@@ -139,8 +137,11 @@ def main() -> int:
     web, base = web_start({**env, "ANALYTICS_ADDRESS": address}, log_dir)
     try:
         before = stores_in_database()
-        report = store_day_run(base)
-        accepted = report_accepted_per_store()
+        # The folder is named here, as the demo reads the CSV back from it.
+        stores = int(DAY[DAY.index("--max-stores") + 1])
+        results = run_dir_new(RESULTS_ROOT, stores, time.time(), label="demo")
+        report = store_day_run(base, results)
+        accepted = report_accepted_per_store(results)
         problems = [] if report["failed"] == 0 else [f"{report['failed']} requests failed"]
         deadline = time.monotonic() + 120
         written = stores_in_database() - before

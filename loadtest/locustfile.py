@@ -24,6 +24,8 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadtest.day import Day, params_from_options
 from loadtest.report import Record, report_build, report_text, report_write
+from loadtest.results import REPORT, REQUESTS_CSV, run_dir_new, run_info, run_title
+from loadtest.start_page import start_page_add
 from loadtest.stores import phase_of, store_day
 
 log = logging.getLogger("loadtest")
@@ -35,7 +37,7 @@ def _options(parser) -> None:
     # On the parser itself: only its add_argument knows Locust's web UI keywords.
     group = parser
     group.add_argument("--max-stores", type=int, default=None, is_required=True,
-                       help="stores, numbered 1..N; one user each (required)")
+                       help="stores, numbered 1..N; one user each, so N is also the users")
     group.add_argument("--num-customers", type=int, default=1000,
                        help="customers per store: custID in [storeID*1000, +N)")
     group.add_argument("--max-item-id", type=int, default=100_000,
@@ -44,12 +46,15 @@ def _options(parser) -> None:
                        help="purchases per store per hour (9 hours a day)")
     group.add_argument("--items-per-purchase", type=int, default=5, help="1..20")
     group.add_argument("--date", default="20210101", help="the day, YYYYMMDD")
+    group.add_argument("--results-dir", default="results",
+                       help="each run's report, CSV and charts go into a new folder here")
     group.add_argument("--requests-csv", default="",
-                       help="write one line per request here (start_time,request_type,"
-                            "latency_ms,status,store_id,hour)")
-    group.add_argument("--report", default="", help="write the JSON report here")
+                       help="instead: write one line per request here (start_time,"
+                            "request_type,latency_ms,status,store_id,hour)")
+    group.add_argument("--report", default="", help="instead: write the JSON report here")
     group.add_argument("--charts-dir", default="",
-                       help="write the PNG charts here (default: beside the CSV or report)")
+                       help="with --requests-csv or --report: the charts' folder "
+                            "(default: beside them)")
 
 
 # The client's garbage is acyclic (reference counting frees it), yet at Python's default of
@@ -64,6 +69,8 @@ def _init(environment, **_) -> None:
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
     if environment.runner is not None:
         environment.tigle_day = Day(environment)
+    if environment.web_ui is not None:
+        start_page_add(environment)
 
 
 @events.test_start.add_listener
@@ -94,10 +101,9 @@ def _report(environment, day: Day) -> None:
     options = environment.parsed_options
     csv_path = Path(options.requests_csv) if options.requests_csv else None
     report_path = Path(options.report) if options.report else None
-    charts = options.charts_dir or next(
-        (str(p.parent) for p in (csv_path, report_path) if p is not None), "")
     closed, stores = len(day.schedule.closed), day.schedule.max_stores
     report = report_build(day.records)
+    report["run"] = run_info(day.params, environment.host or "", day.started_at)
     # What keeping the records cost while the day ran, in the busiest process.
     spent = max(day.instrument_seconds.values(), default=0.0)
     report["instrumentation_pct"] = round(100 * spent / report["wall_time_s"], 3) \
@@ -111,10 +117,16 @@ def _report(environment, day: Day) -> None:
         if options.headless:
             environment.process_exit_code = 1
     try:
+        if csv_path is None and report_path is None:
+            folder = run_dir_new(Path(options.results_dir or "results"), stores, day.started_at)
+            csv_path, report_path, charts = folder / REQUESTS_CSV, folder / REPORT, folder
+        else:
+            charts = Path(options.charts_dir) if options.charts_dir else (
+                csv_path or report_path).parent
         report_write(day.records, report_path=report_path, csv_path=csv_path,
-                     charts_dir=Path(charts) if charts else None,
-                     stem=csv_path.stem if csv_path else "requests", max_stores=stores,
-                     report=report)
+                     charts_dir=charts, stem=csv_path.stem if csv_path else "requests",
+                     max_stores=stores, report=report, title=run_title(report["run"]))
+        print(f"report, CSV and charts in {charts}", flush=True)
     except OSError as exc:
         log.error("could not write the report files: %s", exc)
         environment.process_exit_code = 1

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from loadtest.results import run_beside, run_title
 from loadtest.stores import PHASES, phase_of
 
 CSV_COLUMNS = ["start_time", "request_type", "latency_ms", "status", "store_id", "hour"]
@@ -97,8 +98,10 @@ def phase_starts(records: list[Record], max_stores: int | None = None) -> dict[s
 
 
 def charts_write(records: list[Record], directory: Path, stem: str = "requests",
-                 max_stores: int | None = None) -> list[Path]:
-    """Requests per second, and latency percentiles per second, the phase starts marked."""
+                 max_stores: int | None = None, title: str = "") -> list[Path]:
+    """Requests per second, and latency percentiles per second, the phase starts marked.
+
+    title: the run's parameters, drawn above each chart and kept in the PNG's Title field."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,21 +131,31 @@ def charts_write(records: list[Record], directory: Path, stem: str = "requests",
         lambda ax: (ax.plot(seconds, ok, label="201"), ax.plot(seconds, failed, label="failed")),
         lambda ax: [ax.plot(busy, lat[p], label=f"p{p}") for p in lat],
     ), ("requests per second", "latency (ms)")):
-        figure, ax = plt.subplots(figsize=(10, 4.5))
+        figure, ax = plt.subplots(figsize=(11, 5))
         draw(ax)
-        for phase, at in starts.items():
-            ax.axvline(at, color="grey", linestyle="--", linewidth=1)
-            ax.annotate(f" {phase} opens", (at, 0.02), xycoords=("data", "axes fraction"),
-                        rotation=90, va="bottom", ha="right", fontsize=8, color="dimgrey")
+        _phases_mark(ax, starts)
         ax.set_xlabel("seconds since the first request")
         ax.set_ylabel(ylabel)
-        ax.legend(loc="upper right")
+        # Beside the plot, not on it: a legend inside covers the curves at some point.
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.grid(alpha=0.3)
+        if title:
+            figure.suptitle(title, fontsize=10)
         figure.tight_layout()
-        figure.savefig(path, dpi=100)
+        figure.savefig(path, dpi=100, metadata={"Title": title or stem})
         plt.close(figure)
         paths.append(path)
     return paths
+
+
+def _phases_mark(ax, starts: dict[str, float]) -> None:
+    """A faint line behind the curves where each phase opens, named above the plot."""
+    for phase, at in starts.items():
+        ax.axvline(at, color="grey", linestyle=":", linewidth=1, zorder=0)
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(list(starts.values()), [f"{phase} opens" for phase in starts], fontsize=8,
+                   color="dimgrey")
+    top.tick_params(length=3)
 
 
 def chart_paths(directory: Path, stem: str) -> tuple[Path, Path]:
@@ -151,10 +164,11 @@ def chart_paths(directory: Path, stem: str) -> tuple[Path, Path]:
 
 def report_write(records: list[Record], *, report_path: Path | None, csv_path: Path | None,
                  charts_dir: Path | None, stem: str = "requests", max_stores: int | None = None,
-                 report: dict | None = None) -> dict:
+                 report: dict | None = None, title: str = "") -> dict:
     """Everything the run leaves behind, the JSON report first; returns the report.
 
-    report: one already built from these records (with figures only the run knows)."""
+    report: one already built from these records (with figures only the run knows).
+    title: the charts' title (the run's parameters)."""
     report = dict(report) if report is not None else report_build(records)
     report["phase_starts"] = phase_starts(records, max_stores)
     if charts_dir is not None:
@@ -164,7 +178,7 @@ def report_write(records: list[Record], *, report_path: Path | None, csv_path: P
     if csv_path is not None:
         csv_write(records, csv_path)
     if charts_dir is not None:
-        charts_write(records, charts_dir, stem, max_stores)
+        charts_write(records, charts_dir, stem, max_stores, title)
     return report
 
 
@@ -187,8 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loadtest.report: {exc}", file=sys.stderr)
         return 2
     charts = args.charts_dir or args.csv.parent
+    info = run_beside(args.csv)  # kept in a rewritten report, and the charts' title
+    title = run_title(info) if info else f"{args.csv.name}" + (
+        f", {args.max_stores} stores" if args.max_stores else "")
     report = report_write(records, report_path=args.report, csv_path=None, charts_dir=charts,
-                          stem=args.csv.stem, max_stores=args.max_stores)
+                          stem=args.csv.stem, max_stores=args.max_stores, title=title,
+                          report={**report_build(records), "run": info} if info else None)
     print(report_text(report))
     print("charts: " + ", ".join(report.get("charts", [])))
     return 0

@@ -7,8 +7,12 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from purchases.admin_tools import CappedCountPaginator, ExactValueFilter
+from purchases.admin_tools import CappedCountPaginator, CountLabelChangeList, ExactValueFilter
 from purchases.models import AnalyticsBacklog, Purchase, PurchaseItem
+
+# "View site" leads to the live dashboard: the site root is the API, which has no page.
+admin.site.site_url = "/dashboard/"
+admin.site.site_header = admin.site.site_title = "Tigle administration"
 
 
 class StoreFilter(ExactValueFilter):
@@ -32,6 +36,16 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class SuperuserOnlyMixin:
+    """Internal tables: what the system keeps for itself, not for staff to browse."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
 
 
 class PurchaseItemInline(ReadOnlyMixin, admin.TabularInline):
@@ -59,6 +73,16 @@ class PurchaseAdmin(ReadOnlyMixin, admin.ModelAdmin):
     paginator = CappedCountPaginator
     list_per_page = 100
 
+    def get_changelist(self, request: HttpRequest, **kwargs) -> type:
+        return CountLabelChangeList
+
+    def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
+        # The store filter's index holds a store's rows by date: newest day first, a page
+        # reads its 100 entries instead of sorting every purchase the store ever made.
+        if request.GET.get(StoreFilter.parameter_name):
+            return ("-date", "-id")
+        return self.ordering
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
@@ -74,7 +98,7 @@ class PurchaseAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(AnalyticsBacklog)
-class AnalyticsBacklogAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AnalyticsBacklogAdmin(SuperuserOnlyMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Sync mode: written purchases the analytics stream has not confirmed yet (the broker
     away, or a web process stopped before its confirm; each waits a few seconds at most
     otherwise)."""

@@ -102,3 +102,29 @@ def test_the_cpu_meter_sees_this_process_work():
     np.random.default_rng(0).random(3_000_000).sort()
     used = meter.stop()
     assert used["me"] > 0 and used["machine"] >= used["me"] - 0.05
+
+
+def test_the_admin_part_reports_each_pages_p95_against_its_target():
+    admin = {"rows": 10_000_000, "items_per_purchase": 2, "load_s": 300.0, "target_ms": 300,
+             "repeats": 20, "pages": [
+                 {"page": "list", "p50_ms": 30.0, "p95_ms": 41.5, "max_ms": 50.0, "ok": True},
+                 {"page": "filter: date", "p50_ms": 250.0, "p95_ms": 310.0, "max_ms": 400.0,
+                  "ok": False}]}
+    bench = {"machine": HOST, "command": "make bench --parts admin", "modes": {}, "admin": admin}
+    text = bench_report.markdown(bench, bench_report.history_kept(""), {})
+    assert "## The admin at 10,000,000 purchases" in text
+    assert "| list | 30.0 | 41.5 | 50.0 | yes |" in text
+    assert "| filter: date | 250.0 | 310.0 | 400.0 | **no** |" in text
+
+
+def test_the_admin_load_and_the_search_agree_on_purchase_ids():
+    import hashlib
+
+    from loadtest.bench_admin import _uuid_sql, purchase_uuid
+    from loadtest.service_admin import mysql_execute
+    from purchases.tests.run_env import MYSQL
+
+    for n in (1, 101, 9_999_999):
+        made = mysql_execute(MYSQL, f"SELECT {_uuid_sql(str(n))}")[0][0]
+        assert purchase_uuid(n).replace("-", "") == made
+        assert purchase_uuid(n)[14] == "4" and made[:12] == hashlib.md5(str(n).encode()).hexdigest()[:12]

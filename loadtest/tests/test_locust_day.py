@@ -118,27 +118,64 @@ def test_master_and_two_workers_run_every_store_exactly_once(recorder, tmp_path)
     assert len(lines) == 1 + 12 * 9 * PER_HOUR
 
 
-def test_the_web_ui_offers_the_options_and_runs_a_day_twice(recorder, tmp_path):
+def test_a_run_writes_report_csv_and_charts_into_a_folder_of_its_own(recorder, tmp_path):
+    results = tmp_path / "results"
+    day = ["--max-stores", "4", "--num-purchases", "2", "--date", "20210315"]
+    for _ in (1, 2):
+        result = subprocess.run([*LOCUST, "--headless", "--host", recorder.url, *day,
+                                 "--results-dir", str(results)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+    first, second = sorted(results.iterdir())  # the second run did not overwrite the first
+    assert all("-4stores" in folder.name for folder in (first, second))
+    for folder in (first, second):
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "report.json", "requests.csv", "requests_latency.png", "requests_throughput.png"]
+        report = json.loads((folder / "report.json").read_text())
+        assert report["successful"] == 4 * 9 * 2
+        assert report["run"]["params"]["max_stores"] == 4 and report["run"]["host"] == recorder.url
+    assert f"report, CSV and charts in {second}" in result.stdout
+
+
+def test_the_web_ui_starts_on_the_store_day_and_runs_a_day_twice(recorder, tmp_path):
     port = free_port()
+    results = tmp_path / "results"
     ui = subprocess.Popen([*LOCUST, "--web-host", "127.0.0.1", "--web-port", str(port),
-                           "--host", recorder.url], cwd=ROOT, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+                           "--host", recorder.url, "--results-dir", str(results)], cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(base), 30, "the web UI")
-        page = requests.get(base, timeout=10).text
+        start = requests.get(base, timeout=10)
+        assert start.url == f"{base}/day"  # while nothing runs, the store day comes first
+        page = start.text
+        positions = [page.index(f'name="{option}"') for option in (
+            "max_stores", "num_purchases", "items_per_purchase", "num_customers", "max_item_id",
+            "date", "host")]
+        assert positions == sorted(positions)
+        assert "user_count" not in page.split("<script>")[0]  # no users to set by hand
+        assert "Users and ramp-up follow from the day" in page
+        # Locust's own page, with the same options, stays one query away.
+        locust_page = requests.get(f"{base}/?stats", timeout=10).text
         for option in ("max_stores", "num_customers", "max_item_id", "num_purchases",
-                       "items_per_purchase", "date", "requests_csv", "report"):
-            assert f'"{option}"' in page
-        form = {"user_count": 1, "spawn_rate": 1, "host": recorder.url, "max_stores": "3",
+                       "items_per_purchase", "date", "results_dir"):
+            assert f'"{option}"' in locust_page
+        # What the start page's script sends.
+        form = {"user_count": 3, "spawn_rate": 3, "host": recorder.url, "max_stores": "3",
                 "num_purchases": "2", "num_customers": "1000", "max_item_id": "100000",
-                "items_per_purchase": "5", "date": "20210101", "requests_csv": "",
-                "report": "", "charts_dir": ""}
+                "items_per_purchase": "5", "date": "20210101"}
         for day in (1, 2):  # a second day from the same UI starts afresh
             assert requests.post(f"{base}/swarm", data=form, timeout=10).json()["success"]
             wait_until(lambda: len(recorder.received) == day * 3 * 9 * 2, 60, f"day {day}")
-            wait_until(lambda: requests.get(f"{base}/stats/requests", timeout=10).json()["state"]
-                       == "stopped", 30, "the day to end by itself")
+            wait_until(lambda: len(list(results.glob("*/requests_latency.png"))) == day, 30,
+                       f"day {day}'s report")
+        folders = sorted(p.name for p in results.iterdir())
+        assert len(folders) == 2
+        page = requests.get(f"{base}/day", timeout=10).text
+        assert all(name in page for name in folders) and "3 stores x 9 h x 2 purchases/h" in page
+        chart = requests.get(f"{base}/day/results/{folders[1]}/requests_throughput.png", timeout=10)
+        assert chart.status_code == 200 and chart.content[:4] == b"\x89PNG"
+        assert requests.get(f"{base}/day/results/..%2F..%2Fetc/passwd", timeout=10).status_code == 404
     finally:
         ui.terminate()
         ui.wait(timeout=30)

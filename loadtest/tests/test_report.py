@@ -65,3 +65,55 @@ def test_it_refuses_a_csv_that_is_not_a_request_log(tmp_path):
     result = subprocess.run([sys.executable, "-m", "loadtest.report", str(path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "columns" in result.stderr
+
+
+def test_it_titles_the_charts_with_the_runs_parameters(tmp_path):
+    from PIL import Image
+
+    from loadtest.report import charts_write
+    from loadtest.results import run_info, run_title
+    from loadtest.stores import DayParams
+
+    info = run_info(DayParams(max_stores=4, num_purchases=7, items_per_purchase=3,
+                              num_customers=50, max_item_id=900, date="20210315"),
+                    "http://tigle.example", 1_800_000_000.0)
+    title = run_title(info)
+    assert title.startswith("Store day 2021-03-15: 4 stores x 9 h x 7 purchases/h, 3 items each "
+                            "(IDs < 900), 50 customers/store\nagainst http://tigle.example")
+    paths = charts_write(RECORDS, tmp_path, "day", 4, title)
+    assert [p.name for p in paths] == ["day_throughput.png", "day_latency.png"]
+    for path in paths:
+        assert Image.open(path).text["Title"] == title
+
+
+def test_a_rebuilt_chart_keeps_the_title_of_the_report_beside_its_csv(tmp_path):
+    from PIL import Image
+
+    from loadtest.report import report_write
+    from loadtest.results import run_info, run_title
+    from loadtest.stores import DayParams
+
+    info = run_info(DayParams(max_stores=4), "http://tigle.example", 1_800_000_000.0)
+    report_write(RECORDS, report_path=tmp_path / "report.json", csv_path=tmp_path / "requests.csv",
+                 charts_dir=None, report={**report_build(RECORDS), "run": info})
+    result = subprocess.run([sys.executable, "-m", "loadtest.report", str(tmp_path / "requests.csv"),
+                             "--report", str(tmp_path / "report.json")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "requests_latency.png").text["Title"] == run_title(info)
+    assert json.loads((tmp_path / "report.json").read_text())["run"] == info  # kept
+
+
+def test_it_gives_each_run_a_folder_of_its_own(tmp_path):
+    import datetime
+
+    from loadtest.results import run_dir_new
+
+    started = datetime.datetime(2026, 12, 7, 3, 12, 40).timestamp()
+    first = run_dir_new(tmp_path / "results", 256, started)
+    second = run_dir_new(tmp_path / "results", 256, started + 5)  # the same minute
+    demo = run_dir_new(tmp_path / "results", 8, started, label="demo")
+    assert first == tmp_path / "results" / "2026-12-07T0312-256stores"
+    assert second == tmp_path / "results" / "2026-12-07T0312-256stores-2"
+    assert demo.name == "2026-12-07T0312-8stores-demo"
+    assert all(p.is_dir() and not any(p.iterdir()) for p in (first, second, demo))

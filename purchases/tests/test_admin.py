@@ -89,3 +89,65 @@ def test_it_lists_the_purchases_waiting_for_analytics_read_only(staff):
     assert response.status_code == 200 and kept.id in response.content.decode()
     assert staff.get(f"{backlog}{kept.id}/change/").status_code == 200
     assert staff.get(f"{backlog}add/").status_code == 403
+
+
+def test_it_never_shows_a_capped_count_as_exact(staff, purchases, monkeypatch):
+    from purchases import admin_tools
+
+    monkeypatch.setattr(admin_tools, "table_rows_estimate", lambda model, using: None)
+    monkeypatch.setattr(admin_tools.CappedCountPaginator, "CAP", 5)
+    html = staff.get(LIST).content.decode()
+    assert "more than 5 purchases" in html and "the pages reach the first 5," in html
+    assert "3 purchases" in staff.get(LIST, {"store": "2"}).content.decode()
+    searched = staff.get(LIST, {"q": "2001"}).content.decode()
+    assert "1 purchase " in searched and "more than" not in searched
+    monkeypatch.setattr(admin_tools.CappedCountPaginator, "CAP", 9)  # exactly the cap: exact
+    html = staff.get(LIST).content.decode()
+    assert "9 purchases" in html and "more than" not in html
+
+
+def test_it_shows_the_tables_estimate_as_about_when_nothing_is_filtered(staff, purchases,
+                                                                       monkeypatch):
+    from purchases import admin_tools
+
+    monkeypatch.setattr(admin_tools, "table_rows_estimate", lambda model, using: 10_804_112)
+    monkeypatch.setattr(admin_tools.CappedCountPaginator, "CAP", 2)
+    assert "about 10,800,000 purchases" in staff.get(LIST).content.decode()
+    filtered = staff.get(LIST, {"store": "2"}).content.decode()  # the estimate is the table's
+    assert "more than 2 purchases" in filtered and "about" not in filtered
+    searched = staff.get(LIST, {"q": "2001"}).content.decode()
+    assert "1 purchase " in searched and "10,800,000" not in searched
+
+
+def test_the_estimate_comes_from_the_databases_statistics(db):
+    from django.db import connection
+
+    from purchases.admin_tools import table_rows_estimate
+    from purchases.models import Purchase
+
+    estimate = table_rows_estimate(Purchase, "default")
+    assert estimate is None if connection.vendor != "mysql" else isinstance(estimate, int)
+
+
+def test_view_site_opens_the_dashboard(staff):
+    html = staff.get("/admin/").content.decode()
+    assert '<a href="/dashboard/">View site</a>' in html
+
+
+def test_internal_tables_are_for_superusers_only(client, django_user_model, purchases):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="purchases"))
+    client.force_login(user)
+    backlog = "/admin/purchases/analyticsbacklog/"
+    assert client.get(LIST).status_code == 200
+    assert client.get(backlog).status_code == 403
+    index = client.get("/admin/").content.decode()
+    assert "/admin/purchases/purchase/" in index and backlog not in index
+
+
+def test_filtered_by_store_it_lists_the_newest_day_first(staff, purchases):
+    html = staff.get(LIST, {"store": "3"}).content.decode()
+    days = [html.index(f"Jan. {day}, 2021") for day in (3, 2, 1)]
+    assert days == sorted(days)
