@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBS := libmariadb-dev pkg-config
+# chromium and its driver: the dashboard test (purchases/tests/test_dashboard.py) drives them.
+DEBS := libmariadb-dev pkg-config chromium chromium-driver
 
 .PHONY: demo test bench up migrate system-deps services venv
 
@@ -22,10 +23,10 @@ test: venv services
 bench: venv services
 	$(PY) -m loadtest.bench $(if $(QUICK),--quick)
 
-# All on this host: two web processes of 16 threads, as loadtest/stack.py explains.
+# All on this host (two web processes of 16 threads, as loadtest/stack.py explains), every
+# page on 127.0.0.1 unless HOST says otherwise; it first prints where each page is.
 up: venv migrate
-	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} WEB_THREADS=$${WEB_THREADS:-16} \
-	  $(VENV)/bin/honcho start --port $${PORT:-8000}
+	$(PY) -m loadtest.up
 
 migrate: venv
 	$(PY) manage.py migrate

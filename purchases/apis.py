@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,12 +15,14 @@ from rest_framework.views import APIView, exception_handler as drf_exception_han
 from purchases import analytics_client, idempotency
 from purchases.events import MAX_ITEM_ID, MAX_STORE_ID
 from purchases.health import health_report, reads_health_report
+from purchases.metrics import purchase_rejects_counted
 from purchases.schema import (
-    MessageSerializer,
-    PurchaseBodySerializer,
-    PurchaseCreatedSerializer,
-    TopItemsSerializer,
-    TopStoresSerializer,
+    MAX_TOP,
+    health_schema,
+    purchase_create_schema,
+    reads_health_schema,
+    top_items_schema,
+    top_stores_schema,
 )
 from purchases.services import HandoverFailed, purchase_accept
 from purchases.validation import InvalidPurchase, path_int, purchase_parse
@@ -50,22 +52,8 @@ class JsonApiView(APIView):
 class PurchaseCreateApi(JsonApiView):
     parser_classes: list = []
 
-    @extend_schema(
-        operation_id="writeNewPurchase",
-        request=PurchaseBodySerializer,
-        parameters=[
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-                             description="Retrying with the same key records the purchase once."),
-        ],
-        responses={
-            201: PurchaseCreatedSerializer,
-            400: OpenApiResponse(MessageSerializer, description="Invalid input"),
-            409: OpenApiResponse(MessageSerializer, description="Same key in progress"),
-            413: OpenApiResponse(MessageSerializer, description="Body over 64 KiB"),
-            422: OpenApiResponse(MessageSerializer, description="Key reused for another request"),
-            503: OpenApiResponse(MessageSerializer, description="Not handed over; retry"),
-        },
-    )
+    @purchase_create_schema
+    @purchase_rejects_counted
     def post(
         self, request: Request, store_id: str, customer_id: str, date: str
     ) -> HttpResponse:
@@ -113,21 +101,6 @@ class PurchaseCreateApi(JsonApiView):
         return claim.purchase_id
 
 
-MAX_TOP = 1000
-
-
-def _top_parameter(default: int) -> OpenApiParameter:
-    return OpenApiParameter("top", int, OpenApiParameter.QUERY, required=False,
-                            description=f"How many to return, 1..{MAX_TOP} (default {default}).")
-
-
-_QUERY_ERRORS = {
-    400: OpenApiResponse(MessageSerializer, description="Invalid ID or top"),
-    404: OpenApiResponse(MessageSerializer, description="No sales for that ID"),
-    503: OpenApiResponse(MessageSerializer, description="Analytics did not answer in time"),
-}
-
-
 def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: int, key: str,
              ranking: Callable[[int, int], list[tuple[int, int]]]) -> HttpResponse:
     """Validate the ID and ?top=, ask analytics, answer in the seed's shape."""
@@ -151,8 +124,7 @@ def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: in
 
 
 class TopItemsApi(JsonApiView):
-    @extend_schema(operation_id="getTopItems", parameters=[_top_parameter(10)],
-                   responses={200: TopItemsSerializer, **_QUERY_ERRORS})
+    @top_items_schema
     def get(self, request: Request, store_id: str) -> HttpResponse:
         """The store's best-selling items, most units first, ties by the lower itemID."""
         return _ranking(request, store_id, name="storeID", high=MAX_STORE_ID, default=10,
@@ -161,8 +133,7 @@ class TopItemsApi(JsonApiView):
 
 
 class TopStoresApi(JsonApiView):
-    @extend_schema(operation_id="getTopStores", parameters=[_top_parameter(5)],
-                   responses={200: TopStoresSerializer, **_QUERY_ERRORS})
+    @top_stores_schema
     def get(self, request: Request, item_id: str) -> HttpResponse:
         """The stores that sold most units of the item, ties by the lower storeID."""
         return _ranking(request, item_id, name="itemID", high=MAX_ITEM_ID, default=5,
@@ -173,12 +144,13 @@ class TopStoresApi(JsonApiView):
 class HealthApi(JsonApiView):
     report = staticmethod(health_report)
 
-    @extend_schema(exclude=True)
+    @health_schema
     def get(self, request: Request) -> HttpResponse:
         ready, report = self.report()
         return json_response(report, status=200 if ready else 503)
 
 
+@extend_schema_view(get=reads_health_schema)
 class ReadsHealthApi(HealthApi):
     """For a load balancer's read hosts (`/items/*`): ready when analytics answers."""
 

@@ -7,6 +7,7 @@ from purchases.apis import (
     TopItemsApi,
     TopStoresApi,
 )
+from purchases.dashboard.views import dashboard_data, dashboard_page
 
 urlpatterns = [
     path(
@@ -18,4 +19,6 @@ urlpatterns = [
     path("items/top5/<str:item_id>", TopStoresApi.as_view(), name="top-stores"),
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("healthz/reads", ReadsHealthApi.as_view(), name="healthz-reads"),
+    path("dashboard/", dashboard_page, name="dashboard"),
+    path("dashboard/data", dashboard_data, name="dashboard-data"),
 ]

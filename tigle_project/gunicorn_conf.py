@@ -1,15 +1,22 @@
-"""gunicorn settings for the web process: stock gthread, so publisher-confirm waits overlap.
+"""gunicorn settings for the web process: stock workers, so publisher-confirm waits overlap.
 
-Each request thread waits for its own purchase's confirm (purchases/broker/publisher.py);
-one connection per process owns the broker, so threads cost a wait, not a connection.
+Queue mode runs gunicorn's gevent worker: a request waits for its purchase's confirm
+(purchases/broker/publisher.py) as a greenlet, so waits overlap without a thread each.
+Sync mode runs gthread: it writes to MySQL in the request through mysqlclient, a C driver
+that would hold a gevent process whole for every query. docs/architecture.md says more.
 """
+import glob
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-worker_class = "gthread"
+_SYNC_MODE = os.environ.get("TIGLE_WRITE_MODE", "queue") == "sync"
+worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread" if _SYNC_MODE else "gevent")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
-# A thread is held for a purchase's broker round trip (an fsync), so more of them than cores.
+# gthread: a thread is held for a purchase's broker round trip (an fsync), so more of them
+# than cores. gevent ignores it (worker_connections bounds its greenlets).
 threads = int(os.environ.get("WEB_THREADS", "16"))
 # Load clients keep connections open for a whole store-day.
 keepalive = 75
@@ -31,11 +38,18 @@ def post_worker_init(worker) -> None:
     from django.conf import settings
 
     from purchases.analytics_backlog import backlog_sender_start
+    from purchases.greenlets import gevent_patched
     from tigle_project.heap import startup_heap_freeze
 
+    if gevent_patched():
+        # As grpc documents it: after gevent patched the standard library (the worker did,
+        # before loading the application) and before the first channel.
+        import grpc.experimental.gevent
+
+        grpc.experimental.gevent.init_gevent()
     startup_heap_freeze()
-    # Queue mode keeps nothing for analytics, but sends on what a sync-mode run left.
-    backlog_sender_start(until_empty=settings.TIGLE_WRITE_MODE != "sync")
+    if settings.TIGLE_WRITE_MODE == "sync":
+        backlog_sender_start()
 
 
 def worker_exit(server, worker) -> None:
@@ -49,3 +63,61 @@ def worker_exit(server, worker) -> None:
         backlog_forget()
     except DatabaseError as exc:
         worker.log.warning("analytics backlog: confirmed purchases not forgotten: %s", exc)
+
+
+# prometheus_client's multiprocess mode (purchases/metrics.py): every web process writes its
+# samples to files in one folder, /metrics sums them. The folder is made (or, an operator's,
+# emptied) as the master starts, before any process forks, so each inherits the variable.
+# prometheus_client is imported only after: it picks its mode at import.
+METRICS_DIR_MADE = "TIGLE_METRICS_DIR_MADE"
+METRICS_DIR_PREFIX = "tigle-web-metrics-"
+_metrics_dir_made: str | None = None
+
+
+def on_starting(server) -> None:
+    # Before anything imports prometheus_client in the master (loading the settings may).
+    _metrics_dir_setup()
+    # Then, in the master: settings that are malformed or name a missing database or vhost
+    # stop the web here in one line (tigle_project/startup.py), not in every worker's boot.
+    from tigle_project.startup import startup_check_or_exit
+
+    startup_check_or_exit()
+
+
+def _metrics_dir_setup() -> None:
+    global _metrics_dir_made
+    current = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    # A master re-executed by USR2 inherits its parent's folder: it makes a new one, or
+    # the parent's exit would remove this one's.
+    if current and current != os.environ.get(METRICS_DIR_MADE):
+        os.makedirs(current, exist_ok=True)
+        for stale in glob.glob(os.path.join(current, "*.db")):
+            os.remove(stale)
+        return
+    _metrics_dirs_of_killed_masters_remove()
+    _metrics_dir_made = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[METRICS_DIR_MADE] = _metrics_dir_made
+
+
+def _metrics_dirs_of_killed_masters_remove() -> None:
+    """A master killed with SIGKILL never ran on_exit: its folder goes at the next start."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{METRICS_DIR_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(METRICS_DIR_PREFIX):].split("-")[0]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, PermissionError):  # not ours, or another user's living master
+            pass
+
+
+def child_exit(server, worker) -> None:
+    """As prometheus_client's documentation says: a gone process's live gauges go too."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _metrics_dir_made is not None:
+        shutil.rmtree(_metrics_dir_made, ignore_errors=True)

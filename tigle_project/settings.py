@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from tigle_project.env import (
     env_addresses,
     env_bool,
+    env_cidrs,
     env_choice,
     env_float,
     env_int,
@@ -59,6 +60,10 @@ if REDIS_URL:
 ANALYTICS_ADDRESS = env_addresses("ANALYTICS_ADDRESS", "127.0.0.1:50051")
 # How long a top-N query waits for analytics (all its retries included) before a 503.
 TIGLE_ANALYTICS_TIMEOUT = env_float("TIGLE_ANALYTICS_TIMEOUT", 1.0, low=0.01, high=60)
+# Prometheus metrics (purchases/metrics.py): who may read the web's /metrics and the
+# worker's, and where the worker serves them.
+METRICS_ALLOWED_CIDRS = env_cidrs("METRICS_ALLOWED_CIDRS")
+WORKER_METRICS_LISTEN = env_addresses("WORKER_METRICS_LISTEN", "127.0.0.1:9101")[0]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -71,6 +76,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "purchases",
+    "purchases.dashboard",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -83,6 +89,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# Messages (the admin's) kept in the session: the default also reads a signed cookie, and
+# builds its signer on every request, purchases included.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 ROOT_URLCONF = "tigle_project.urls"
 WSGI_APPLICATION = "tigle_project.wsgi.application"
 TEMPLATES = [
@@ -132,8 +141,22 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tigle purchases API",
-    "DESCRIPTION": "Purchase ingest for a supermarket chain (compatible with GianTigle 1.0.0).",
+    "DESCRIPTION": (
+        "Record the purchases of a supermarket chain's stores, and ask which items sell "
+        "most in a store and which stores sell most of an item. Compatible with GianTigle "
+        "1.0.0 clients. Every answer is JSON; an error's `message` names the field at fault."
+    ),
     "VERSION": "1.0.0",
+    # The schema document describes the API, not itself.
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Path parameters in the order the path has them, not alphabetical.
+    "SORT_OPERATION_PARAMETERS": False,
+    "TAGS": [
+        {"name": "purchases", "description": "Record what customers bought."},
+        {"name": "rankings", "description": "Best-selling items and stores."},
+        {"name": "health", "description": "For load balancers and monitoring."},
+    ],
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "displayRequestDuration": True},
     # Served from this app, not a CDN: the docs page works on a closed network too.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

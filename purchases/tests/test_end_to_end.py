@@ -97,7 +97,7 @@ def test_it_writes_inside_the_request_in_sync_mode_and_tells_analytics(own_stack
         assert queue_depth(connection, DB_QUEUE) == 0
 
 
-def test_a_queue_mode_web_sends_on_what_a_sync_mode_run_left_for_analytics(own_stack):
+def test_a_queue_mode_worker_sends_on_what_a_sync_mode_run_left_for_analytics(own_stack):
     from analytics import client
 
     stack = own_stack
@@ -105,7 +105,7 @@ def test_a_queue_mode_web_sends_on_what_a_sync_mode_run_left_for_analytics(own_s
     left, = [event_new(store_id=9, customer_id=9000, date=datetime.date(2021, 1, 1),
                        items=[(19, 3)])]
     kept_long_ago([left])
-    stack.start_web(ANALYTICS_ADDRESS=address)  # queue mode, the default
+    stack.start_worker()
     wait_until(lambda: client.stats(address)["purchases"] == 1, 30, "the left purchase counted")
     wait_until(lambda: not AnalyticsBacklog.objects.exists(), 10, "the backlog forgotten")
     assert client.stats(address)["units"] == 3
