@@ -117,7 +117,9 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
                   f"Durable mode; purchases sent at {fixed['accepted_rps']:,.0f}/s, evenly spaced "
                   "(half the durable end-to-end rate above), over 10 kept-alive connections; "
                   "each latency counts from when the purchase was due, so waiting for a free "
-                  "connection counts too (`loadtest/fixed_rate.py`).", "",
+                  "connection counts too (`loadtest/fixed_rate.py`). The first "
+                  f"{fixed.get('warmup_s', 0):g} s, on processes just started, are sent the "
+                  "same way but left out of the latencies; the counts include them.", "",
                   "| sent | failed | p50 ms | p99 ms | max ms | lost | duplicated |",
                   "|---:|---:|---:|---:|---:|---:|---:|",
                   f"| {fixed['successful'] + fixed['failed']:,} | {fixed['failed']} | "

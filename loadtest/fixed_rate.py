@@ -5,7 +5,12 @@ latency is just open stores / throughput. Here arrivals do not wait: the i-th pu
 at start + i / rate, whatever the answers' pace, and its latency counts from when it was due,
 so time spent queued behind a slow answer is counted too (no coordinated omission).
 
-    python -m loadtest.fixed_rate --host URL --rate N --seconds S [--connections C] [--report PATH]
+The first --warmup seconds are sent the same way but left out of the latencies: they meet
+processes that have not yet opened their broker connection or run their first request, which
+a store meets once per deployment, not once per purchase. Counts and wall time cover them.
+
+    python -m loadtest.fixed_rate --host URL --rate N --seconds S [--warmup W]
+                                  [--connections C] [--report PATH]
 """
 from __future__ import annotations
 
@@ -34,11 +39,16 @@ def _purchase(rng: random.Random) -> tuple[int, str, bytes]:
     return store, f"/purchase/{store}/customer/{customer}/date/{PARAMS.date}", body.encode()
 
 
-def _sender(host: str, port: int, due: queue.Queue, records: list[Record], seed: int) -> None:
+LATENCY_KEYS = ("mean_ms", "median_ms", "p99_ms", "max_ms")
+
+
+def _sender(host: str, port: int, due: queue.Queue, records: list[Record],
+            warmup: list[Record], seed: int) -> None:
     """One kept-alive connection: sends each due purchase as soon as it is free."""
     rng = random.Random(seed)
     connection = http.client.HTTPConnection(host, port, timeout=30)
-    while (due_at := due.get()) is not None:
+    while (job := due.get()) is not None:
+        due_at, measured = job
         store, path, body = _purchase(rng)
         status = 0
         try:
@@ -49,33 +59,40 @@ def _sender(host: str, port: int, due: queue.Queue, records: list[Record], seed:
         except OSError:
             connection.close()  # reconnects on the next request
         latency_ms = (time.monotonic() - due_at) * 1000
-        records.append(Record(time.time() - latency_ms / 1000, "POST", latency_ms, status,
-                              store, 0))
+        (records if measured else warmup).append(
+            Record(time.time() - latency_ms / 1000, "POST", latency_ms, status, store, 0))
     connection.close()
 
 
-def fixed_rate_run(base: str, *, rate: float, seconds: float, connections: int = 10) -> dict:
-    """The report (report.py's keys, plus rate and connections) of one open-loop run."""
+def fixed_rate_run(base: str, *, rate: float, seconds: float, connections: int = 10,
+                   warmup: float = 0.0) -> dict:
+    """The report (report.py's keys, plus rate, connections and warmup_s) of one open-loop
+    run: latencies from the measured seconds, counts and wall time from the whole run."""
     parts = urlsplit(base)
     due: queue.Queue = queue.Queue()
     records: list[Record] = []
+    warmed: list[Record] = []
     senders = [threading.Thread(target=_sender, args=(parts.hostname, parts.port or 80, due,
-                                                      records, n), daemon=True)
+                                                      records, warmed, n), daemon=True)
                for n in range(connections)]
     for sender in senders:
         sender.start()
     start = time.monotonic() + 0.2
-    for i in range(int(rate * seconds)):
+    first_measured = int(rate * warmup)
+    for i in range(first_measured + int(rate * seconds)):
         due_at = start + i / rate
         pause = due_at - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-        due.put(due_at)
+        due.put((due_at, i >= first_measured))
     for _ in senders:
         due.put(None)
     for sender in senders:
         sender.join()
-    return {**report_build(records), "rate": rate, "connections": connections}
+    whole = report_build(warmed + records)
+    measured = report_build(records)
+    return {**whole, **{key: measured[key] for key in LATENCY_KEYS}, "rate": rate,
+            "connections": connections, "warmup_s": warmup}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,11 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", required=True, help="base URL, e.g. http://127.0.0.1:8000")
     parser.add_argument("--rate", type=float, required=True, help="purchases per second")
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--warmup", type=float, default=0.0,
+                        help="seconds sent first and left out of the latencies")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--report", type=Path, help="also write the report here (JSON)")
     args = parser.parse_args(argv)
     report = fixed_rate_run(args.host, rate=args.rate, seconds=args.seconds,
-                            connections=args.connections)
+                            connections=args.connections, warmup=args.warmup)
     text = json.dumps(report, indent=2)
     if args.report:
         args.report.write_text(text + "\n")

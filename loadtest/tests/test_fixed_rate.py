@@ -1,0 +1,54 @@
+"""loadtest/fixed_rate.py against a real local HTTP server that is slow while it warms up."""
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from loadtest.fixed_rate import fixed_rate_run
+
+COLD_SECONDS = 0.3
+COLD_DELAY = 0.25
+
+
+class _WarmingUp(BaseHTTPRequestHandler):
+    started: float = 0.0
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if time.monotonic() - self.started < COLD_SECONDS:
+            time.sleep(COLD_DELAY)  # a first request on a process that just started
+        self.send_response(201)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def warming_server():
+    _WarmingUp.started = time.monotonic()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WarmingUp)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_warmup_is_counted_but_left_out_of_the_latencies(warming_server):
+    report = fixed_rate_run(warming_server, rate=100, seconds=1.0, warmup=1.0)
+    assert (report["successful"], report["failed"]) == (200, 0)
+    assert report["warmup_s"] == 1.0
+    # The slow first answers (and the queue behind them) are all in the warm-up second.
+    assert report["max_ms"] < COLD_DELAY * 1000
+
+
+def test_without_a_warmup_the_slow_start_is_in_the_latencies(warming_server):
+    report = fixed_rate_run(warming_server, rate=100, seconds=1.0)
+    assert report["successful"] == 100
+    assert report["max_ms"] >= COLD_DELAY * 1000
