@@ -64,10 +64,11 @@ class _Publish:
 
 
 @contextmanager
-def _corked(sock: socket.socket):
-    """Hold back partial segments while a run of publishes is written (Linux TCP_CORK)."""
+def _corked(sock: socket.socket, run: int):
+    """Hold back partial segments while a run of publishes is written (Linux TCP_CORK).
+    py-amqp writes one small message in one send already: a run of one goes out as it is."""
     cork = getattr(socket, "TCP_CORK", None)
-    if cork is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+    if run < 2 or cork is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         yield
         return
     sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
@@ -167,7 +168,7 @@ class ConfirmingPublisher:
             batch, self._queued = self._queued, deque()
         if not batch:
             return
-        with _corked(self._sock):
+        with _corked(self._sock, len(batch)):
             for item in batch:
                 tag, self._next_tag = self._next_tag, self._next_tag + 1
                 self._open[tag] = item
