@@ -57,6 +57,7 @@ def result_of(mode: str, stores: int, per_hour: int, report: dict, drained: Drai
         "successful": accepted, "failed": report["failed"], "per_hour": per_hour,
         "written": drained.written, "counted": drained.counted, "caught_up_s": drained.caught_up,
         "calibration_s": calibration,
+        **({"warmup_s": report["warmup_s"]} if "warmup_s" in report else {}),
         "cpu_ms_per_purchase": {component: round(1000 * seconds / max(accepted, 1), 3)
                                 for component, seconds in cpu.items()},
     }
