@@ -55,7 +55,7 @@ class PurchaseCreateApi(JsonApiView):
     @purchase_create_schema
     @purchase_rejects_counted
     def post(
-        self, request: Request, store_id: str, customer_id: str, date: str
+        self, request: Request, storeID: str, custID: str, date: str  # noqa: N803 (the path's names)
     ) -> HttpResponse:
         if settings.TIGLE_BENCH_CEILING:  # make bench's upper bound for this server setup
             request.body  # noqa: B018 - received as a purchase's is, then not looked at
@@ -73,7 +73,7 @@ class PurchaseCreateApi(JsonApiView):
             if key is not None:
                 idempotency.key_check(key)
             event = purchase_parse(
-                store_id=store_id, customer_id=customer_id, date=date, body=request.body
+                store_id=storeID, customer_id=custID, date=date, body=request.body
             )
             if key is None:
                 purchase_id = event.id
@@ -125,18 +125,18 @@ def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: in
 
 class TopItemsApi(JsonApiView):
     @top_items_schema
-    def get(self, request: Request, store_id: str) -> HttpResponse:
+    def get(self, request: Request, storeID: str) -> HttpResponse:  # noqa: N803
         """The store's best-selling items, most units first, ties by the lower itemID."""
-        return _ranking(request, store_id, name="storeID", high=MAX_STORE_ID, default=10,
+        return _ranking(request, storeID, name="storeID", high=MAX_STORE_ID, default=10,
                         key="itemID", ranking=lambda store, n: analytics_client.top_items(
                             store_id=store, n=n))
 
 
 class TopStoresApi(JsonApiView):
     @top_stores_schema
-    def get(self, request: Request, item_id: str) -> HttpResponse:
+    def get(self, request: Request, itemID: str) -> HttpResponse:  # noqa: N803
         """The stores that sold most units of the item, ties by the lower storeID."""
-        return _ranking(request, item_id, name="itemID", high=MAX_ITEM_ID, default=5,
+        return _ranking(request, itemID, name="itemID", high=MAX_ITEM_ID, default=5,
                         key="storeID", ranking=lambda item, n: analytics_client.top_stores(
                             item_id=item, n=n))
 

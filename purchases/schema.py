@@ -155,8 +155,8 @@ purchase_create_schema = extend_schema(
     ),
     tags=["purchases"],
     parameters=[
-        _path_id("store_id", "The store's ID (storeID)", 1, MAX_STORE_ID),
-        _path_id("customer_id", "The customer's ID (custID)", 0, MAX_CUSTOMER_ID),
+        _path_id("storeID", "The store's ID", 1, MAX_STORE_ID),
+        _path_id("custID", "The customer's ID", 0, MAX_CUSTOMER_ID),
         OpenApiParameter(
             "date", {"type": "string", "pattern": DATE_PATTERN, "example": "20210101"},
             OpenApiParameter.PATH, required=True,
@@ -222,7 +222,7 @@ _RANKING_NOTE = " Counts include every purchase recorded up to a moment ago."
 top_items_schema = extend_schema(
     operation_id="getTopItems", summary="A store's best-selling items", tags=["rankings"],
     description="The items a store sold most units of, most first." + _RANKING_NOTE,
-    parameters=[_path_id("store_id", "The store's ID (storeID)", 1, MAX_STORE_ID), _top(10),
+    parameters=[_path_id("storeID", "The store's ID", 1, MAX_STORE_ID), _top(10),
                 _retry_after(503)],
     responses={200: OpenApiResponse(TopItemsSerializer, description="The ranking.", examples=[
         OpenApiExample("Ranking", {"stores": [{"itemID": 7, "numberOfItems": 42},
@@ -234,7 +234,7 @@ top_stores_schema = extend_schema(
     operation_id="getTopStores", summary="The stores that sold most of an item",
     tags=["rankings"],
     description="The stores that sold most units of an item, most first." + _RANKING_NOTE,
-    parameters=[_path_id("item_id", "The item's ID (itemID)", 1, MAX_ITEM_ID), _top(5),
+    parameters=[_path_id("itemID", "The item's ID", 1, MAX_ITEM_ID), _top(5),
                 _retry_after(503)],
     responses={200: OpenApiResponse(TopStoresSerializer, description="The ranking.", examples=[
         OpenApiExample("Ranking", {"stores": [{"storeID": 1, "numberOfItems": 28},

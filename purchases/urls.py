@@ -11,12 +11,12 @@ from purchases.dashboard.views import dashboard_data, dashboard_page
 
 urlpatterns = [
     path(
-        "purchase/<str:store_id>/customer/<str:customer_id>/date/<str:date>",
+        "purchase/<str:storeID>/customer/<str:custID>/date/<str:date>",
         PurchaseCreateApi.as_view(),
         name="purchase-create",
     ),
-    path("items/store/<str:store_id>", TopItemsApi.as_view(), name="top-items"),
-    path("items/top5/<str:item_id>", TopStoresApi.as_view(), name="top-stores"),
+    path("items/store/<str:storeID>", TopItemsApi.as_view(), name="top-items"),
+    path("items/top5/<str:itemID>", TopStoresApi.as_view(), name="top-stores"),
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("healthz/reads", ReadsHealthApi.as_view(), name="healthz-reads"),
     path("dashboard/", dashboard_page, name="dashboard"),

@@ -151,7 +151,7 @@ def test_it_serves_the_openapi_schema_and_docs(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    assert "/purchase/{store_id}/customer/{customer_id}/date/{date}" in paths
+    assert "/purchase/{storeID}/customer/{custID}/date/{date}" in paths
     assert client.get("/api/docs/").status_code == 200
 
 

@@ -15,7 +15,7 @@ from analytics.server import create_server, health_serving
 from analytics.state import State
 from tigle_project.wsgi import application
 
-POST_PATH = "/purchase/{store_id}/customer/{customer_id}/date/{date}"
+POST_PATH = "/purchase/{storeID}/customer/{custID}/date/{date}"
 # Per operation and generation mode: enough to reach every field's edges, a few seconds in all.
 EXAMPLES = 25
 
@@ -62,9 +62,9 @@ def test_it_documents_the_purchase_body_and_typed_path_parameters(schema):
     item_id = line["properties"]["ItemID"]["oneOf"]
     assert [kind["type"] for kind in item_id] == ["string", "integer"]
     path = {p["name"]: p["schema"] for p in post["parameters"] if p["in"] == "path"}
-    assert path["store_id"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
+    assert path["storeID"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
                                 "format": "int32"}
-    assert path["customer_id"]["type"] == "integer" and path["customer_id"]["minimum"] == 0
+    assert path["custID"]["type"] == "integer" and path["custID"]["minimum"] == 0
     assert re.fullmatch(path["date"]["pattern"], "20240229")
     assert not re.fullmatch(path["date"]["pattern"], "2024-02-29")
     assert {"201", "400", "413", "503"} <= set(post["responses"])
@@ -73,7 +73,7 @@ def test_it_documents_the_purchase_body_and_typed_path_parameters(schema):
 
 def test_it_documents_every_operation_for_its_users_and_leaves_itself_out(schema):
     assert "/api/schema/" not in schema["paths"]
-    assert {"/items/store/{store_id}", "/items/top5/{item_id}", "/healthz"} <= set(schema["paths"])
+    assert {"/items/store/{storeID}", "/items/top5/{itemID}", "/healthz"} <= set(schema["paths"])
     for methods in schema["paths"].values():
         for operation in methods.values():
             assert operation["summary"] and operation["description"]
