@@ -74,6 +74,18 @@ def env_addresses(name: str, default: str) -> list[str]:
     return addresses
 
 
+def env_origins(name: str) -> list[str]:
+    """Comma-separated origins, scheme://host[:port], as CSRF_TRUSTED_ORIGINS takes them."""
+    origins = [o.strip() for o in env_str(name, "").split(",") if o.strip()]
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise ImproperlyConfigured(
+                f"{name}: {origin!r} is not scheme://host (e.g. https://tigle.example.com)"
+            )
+    return origins
+
+
 def env_cidrs(name: str) -> tuple:
     """Comma-separated address ranges; unset: loopback and the private ranges."""
     try:

@@ -13,6 +13,7 @@ from tigle_project.env import (
     env_choice,
     env_float,
     env_int,
+    env_origins,
     env_str,
     env_url,
     kept_secret,
@@ -42,6 +43,30 @@ if not SECRET_KEY:
     SECRET_KEY = kept_secret(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = [
     h.strip() for h in env_str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+]
+
+# HTTPS ends at the load balancer, which says so in X-Forwarded-Proto (replacing any a client
+# sent). The header is believed from any peer, which is safe only because the app port is
+# reachable from the load balancer and the VPC alone (the web security group, ansible/);
+# gunicorn_conf.py believes it the same way, so wsgi.url_scheme agrees with is_secure().
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only where the public side is HTTPS: a browser never returns a Secure cookie over plain
+# HTTP (make up, the demo, the tests), and the admin login would fail there.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+# HSTS goes out on HTTPS answers only; 0 sends none, so plain HTTP keeps working.
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, low=0, high=2 * 365 * 86400)
+# The public host name is Tigle's own: nothing under it has to stay reachable over HTTP.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+CSRF_TRUSTED_ORIGINS = env_origins("DJANGO_CSRF_TRUSTED_ORIGINS")
+# The load balancer redirects HTTP to HTTPS before Django sees it. What does reach the app
+# over plain HTTP comes from inside the VPC, the load balancer's health checks and Prometheus,
+# and must get an answer, not a redirect.
+SECURE_SSL_REDIRECT = False
+SILENCED_SYSTEM_CHECKS = [
+    "security.W008",  # SECURE_SSL_REDIRECT off: the reason is just above.
+    # HSTS preload binds the whole registered domain, every other host of it included, and
+    # its owner asks for it at hstspreload.org: not something one host's header decides.
+    "security.W021",
 ]
 
 TIGLE_WRITE_MODE = env_choice("TIGLE_WRITE_MODE", "queue", ("queue", "sync"))

@@ -49,6 +49,21 @@ def aws(tmp_path, monkeypatch):
         server.stop()
 
 
+def security_groups(ec2) -> dict[str, dict]:
+    return {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]
+            if g["GroupName"].startswith("tigle-")}
+
+
+def rules(elb, listener: dict) -> list[tuple]:
+    """(field, values, target group) of each of the listener's rules but its default."""
+    return [(c["Field"], c["Values"], r["Actions"][0].get("TargetGroupArn"))
+            for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+            if not r["IsDefault"] for c in r["Conditions"]]
+
+
+# Three playbook runs (plain HTTP, then with a certificate, then the teardown): more than
+# pytest.ini's limit allows on a machine busy with other tests.
+@pytest.mark.timeout(600)
 def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws, tmp_path, run_ansible):
     url, client = aws
     ec2 = client("ec2")
@@ -72,8 +87,7 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
              ["Volumes"][0]["Size"] for i, role in zip(instances, roles)}
     assert (disks["rabbitmq"], disks["web"]) == (40, 8)
 
-    groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]
-              if g["GroupName"].startswith("tigle-")}
+    groups = security_groups(ec2)
     ids = {name: g["GroupId"] for name, g in groups.items()}
 
     def ingress(name: str) -> set[tuple]:
@@ -103,8 +117,9 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
     (balancer,) = elb.describe_load_balancers(Names=["tigle"])["LoadBalancers"]
     (group,) = elb.describe_target_groups(Names=["tigle-web"])["TargetGroups"]
     assert group["HealthCheckPath"] == "/healthz" and group["Port"] == 8000
+    # Without a certificate: plain HTTP on port 80 alone, forwarding as it always did.
     (listener,) = elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
-    assert listener["Port"] == 80
+    assert (listener["Port"], listener["Protocol"]) == (80, "HTTP")
     assert listener["DefaultActions"][0]["TargetGroupArn"] == group["TargetGroupArn"]
     targets = elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
     assert len(targets["TargetHealthDescriptions"]) == ROLES["web"]
@@ -113,11 +128,7 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
     assert reads["HealthCheckPath"] == "/healthz/reads" and reads["Port"] == 8000
     targets = elb.describe_target_health(TargetGroupArn=reads["TargetGroupArn"])
     assert len(targets["TargetHealthDescriptions"]) == ROLES["web_read"]
-    rules = [r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
-             if not r["IsDefault"]]
-    assert [(c["Field"], c["Values"]) for r in rules for c in r["Conditions"]] == [
-        ("path-pattern", ["/items/*"])]
-    assert rules[0]["Actions"][0]["TargetGroupArn"] == reads["TargetGroupArn"]
+    assert rules(elb, listener) == [("path-pattern", ["/items/*"], reads["TargetGroupArn"])]
 
     (database,) = client("rds").describe_db_instances(
         DBInstanceIdentifier="tigle")["DBInstances"]
@@ -130,6 +141,30 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
     endpoints = yaml.safe_load((tmp_path / "endpoints.yml").read_text())
     assert endpoints == {"tigle_db_host": database["Endpoint"]["Address"],
                          "tigle_elb_dns": balancer["DNSName"]}
+
+    # A certificate given later: HTTPS on 443 takes over the forwarding and the reads' rule,
+    # port 80 only redirects (no rule left on it to slip past the redirect), both ports open.
+    certificate = client("acm").request_certificate(
+        DomainName="tigle.example.com")["CertificateArn"]
+    run_ansible("ansible-playbook", "-i", "localhost,", "provision.yml", "-e", f"@{extra}",
+                "-e", f"tigle_certificate_arn={certificate}")
+    listeners = {listener["Port"]: listener for listener in elb.describe_listeners(
+        LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]}
+    assert sorted(listeners) == [80, 443]
+    https, http = listeners[443], listeners[80]
+    assert https["Protocol"] == "HTTPS"
+    assert [c["CertificateArn"] for c in https["Certificates"]] == [certificate]
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert [a["TargetGroupArn"] for a in https["DefaultActions"]] == [group["TargetGroupArn"]]
+    assert rules(elb, https) == [("path-pattern", ["/items/*"], reads["TargetGroupArn"])]
+    assert http["Protocol"] == "HTTP"
+    assert [(a["Type"], a["RedirectConfig"]) for a in http["DefaultActions"]] == [
+        ("redirect", {"Protocol": "HTTPS", "Port": "443", "Host": "#{host}", "Path": "/#{path}",
+                      "Query": "#{query}", "StatusCode": "HTTP_301"})]
+    assert rules(elb, http) == []
+    groups = security_groups(ec2)
+    assert ingress("tigle-elb") == {(port, source) for port in (80, 443) for source in
+                                    {ids["tigle-locust"], ADMIN} | {f"{ip}/32" for ip in locust_ips}}
 
     # Teardown: the same playbook with aws_stack_state=absent leaves nothing of the project.
     run_ansible("ansible-playbook", "-i", "localhost,", "provision.yml", "-e", f"@{extra}",

@@ -31,6 +31,10 @@ def start(tmp_path, code: str = CHECK, **env):
         ("ANALYTICS_ADDRESS", "localhost"),
         ("REDIS_URL", "memcached://x"),
         ("TIGLE_BATCH_SIZE", "0"),
+        ("DJANGO_SECURE_COOKIES", "maybe"),
+        ("DJANGO_HSTS_SECONDS", "a year"),
+        # An origin needs its scheme: https://tigle.example.com.
+        ("DJANGO_CSRF_TRUSTED_ORIGINS", "tigle.example.com"),
     ],
 )
 def test_it_refuses_to_start_naming_the_bad_setting(tmp_path, name, value):

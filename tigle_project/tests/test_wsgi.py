@@ -55,5 +55,7 @@ def test_the_admin_still_gets_sessions_and_csrf():
     status, headers, content = call("GET", "/admin/login/")
     assert status == 200
     assert "csrftoken=" in headers["set-cookie"]
+    # Over plain HTTP (make up, the demo) a Secure cookie would never come back: no login.
+    assert "secure" not in headers["set-cookie"].lower()
     assert b"csrfmiddlewaretoken" in content
 
