@@ -31,6 +31,14 @@ errorlog = "-"
 # One default path per user ($XDG_RUNTIME_DIR or ~/.gunicorn): a second web process on the
 # host (a read web, a test's) would take over the first's control socket.
 control_socket_disable = True
+# The scheme as Django's SECURE_PROXY_SSL_HEADER reads it (settings.py says why any peer may
+# set it): gunicorn's default believes only loopback, so behind the load balancer
+# wsgi.url_scheme would say http where request.is_secure() says https. Nothing else is taken
+# from the front end: the load balancer passes its clients' own X-Forwarded-Ssl or SCRIPT_NAME
+# headers through unchanged.
+forwarded_allow_ips = "*"
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+forwarder_headers = ""
 
 
 def post_worker_init(worker) -> None:
@@ -46,7 +54,10 @@ def post_worker_init(worker) -> None:
         # before loading the application) and before the first channel.
         import grpc.experimental.gevent
 
+        from tigle_project.gunicorn_compat import gevent_accepts_in_bursts
+
         grpc.experimental.gevent.init_gevent()
+        gevent_accepts_in_bursts(worker)
     startup_heap_freeze()
     if settings.TIGLE_WRITE_MODE == "sync":
         backlog_sender_start()
