@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # chromium and its driver: the dashboard test (purchases/tests/test_dashboard.py) drives them.
 DEBS := libmariadb-dev pkg-config chromium chromium-driver
 
-.PHONY: demo test bench up migrate system-deps services venv
+.PHONY: demo test bench soak up migrate system-deps services venv
 
 demo: venv
 	$(PY) -m loadtest.demo
@@ -22,6 +22,11 @@ test: venv services
 # The benchmark (not a test): every write mode under the same Locust day. QUICK=1: minutes.
 bench: venv services
 	$(PY) -m loadtest.bench $(if $(QUICK),--quick)
+
+# Not a test: 30 minutes at 80% of the durable rate make bench measured; every process's
+# memory every 10 s (loadtest/soak.py). Needs results/bench.json, or RATE=purchases/s.
+soak: venv services
+	$(PY) -m loadtest.soak $(if $(RATE),--rate $(RATE))
 
 # All on this host (two web processes of 16 threads, as loadtest/stack.py explains), every
 # page on 127.0.0.1 unless HOST says otherwise; it first prints where each page is.

@@ -156,7 +156,9 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
     if bench.get("admin"):
         lines += [*admin_table(bench["admin"]), ""]
     lines += ["## Commands", "", "```", "make bench          # everything above (about half an hour here)",
-              "make bench QUICK=1  # the same parts, small: a few minutes", "```", "",
+              "make bench QUICK=1  # the same parts, small: a few minutes",
+              "make soak           # 30 minutes at 80% of the durable rate (results below)",
+              "```", "",
               history, ""]
     return "\n".join(lines)
 

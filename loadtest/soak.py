@@ -1,0 +1,111 @@
+"""make soak (not a test): the durable stack for 30 minutes at 80% of the durable end-to-end
+rate make bench measured, through Locust; every process's memory sampled every 10 s.
+
+It passes when, after the first 5 minutes, no process grows by more than 5%, nothing that
+got a 201 is lost or counted twice, and the backlog stays bounded. Results: results/soak/
+(soak.json, the memory plot) and a summary printed for BENCHMARKS.md.
+
+    python -m loadtest.soak [--minutes 30] [--rate N] [--share 0.8]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from loadtest.bench_figures import drain_wait, losses
+from loadtest.bench_modes import RESULTS
+from loadtest.bench_probes import AMQP, DATABASE, MYSQL, VHOST, DepthSampler, services_reset
+from loadtest.soak_memory import MemorySampler, growth_after, memory_plot
+from loadtest.stack import ROOT, analytics_start, web_start, worker_start
+
+USERS = 64
+SAMPLE_SECONDS = 10
+SETTLE_MINUTES = 5
+GROWTH_LIMIT = 0.05
+
+
+def durable_rate() -> float:
+    bench = RESULTS / "bench.json"
+    try:
+        return float(json.loads(bench.read_text())["modes"]["durable"]["end_to_end_rps"])
+    except (OSError, KeyError, TypeError, ValueError):
+        sys.exit(f"no durable rate in {bench}: run `make bench` first, or pass --rate")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.soak", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--rate", type=float, help="purchases/s (default: share x bench's)")
+    parser.add_argument("--share", type=float, default=0.8)
+    args = parser.parse_args(argv)
+    rate = round(args.rate or args.share * durable_rate())
+    out = RESULTS / "soak"
+    out.mkdir(parents=True, exist_ok=True)
+    amqp_url = f"{AMQP}/{VHOST}"
+    env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}", "CELERY_BROKER_URL": amqp_url,
+           "DJANGO_SECRET_KEY": "soak"}
+    services_reset(env)
+    processes = []
+    sampler = depth = None
+    try:
+        processes.append(worker_start(env, out / "logs"))
+        analytics, address = analytics_start(env, out / "logs", state_dir=out / "analytics")
+        processes.append(analytics)
+        web, base = web_start({**env, "ANALYTICS_ADDRESS": address}, out / "logs")
+        processes.append(web)
+        report_path = out / "locust.json"
+        report_path.unlink(missing_ok=True)
+        locust = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", "loadtest/soak_locustfile.py", "--headless",
+             "--host", base, "--users", str(USERS), "--spawn-rate", str(USERS),
+             "--run-time", f"{int(args.minutes * 60)}s", "--soak-rate", str(rate),
+             # Users finish the request in flight, so that every 201 the web sent is counted.
+             "--stop-timeout", "30",
+             "--soak-report", str(report_path), "--only-summary", "--loglevel", "WARNING"],
+            cwd=ROOT, stdout=(out / "locust.log").open("w"), stderr=subprocess.STDOUT)
+        sampler = MemorySampler({p.name: p.popen.pid for p in processes} | {"locust": locust.pid},
+                                SAMPLE_SECONDS)
+        sampler.start()
+        depth = DepthSampler(amqp_url, address, interval=SAMPLE_SECONDS)
+        depth.start()
+        locust.wait()
+        ended = time.monotonic()
+        accepted = json.loads(report_path.read_text())
+        drained = drain_wait(accepted["successful"], ended, database=True, analytics=address,
+                             preloaded=0)
+    finally:
+        for thread in (sampler, depth):
+            if thread is not None:
+                thread.stop.set()
+                thread.join(timeout=15)
+        for process in reversed(processes):
+            process.stop()
+    lost, duplicated = losses(accepted["successful"], drained.written, drained.counted)
+    growth = growth_after(sampler.samples, SETTLE_MINUTES * 60)
+    result = {
+        "minutes": args.minutes, "rate": rate, "accepted": accepted["successful"],
+        "failed": accepted["failed"], "written": drained.written, "counted": drained.counted,
+        "lost": lost, "duplicated": duplicated, "drain_s": round(drained.seconds, 2),
+        "growth_after_settle": growth,
+        "max_db_ready": max((s["db_ready"] for s in depth.samples), default=0),
+        "max_analytics_backlog": max((s["analytics_backlog"] for s in depth.samples), default=0),
+        "memory": sampler.samples, "depth": depth.samples,
+    }
+    memory_plot(sampler.samples, out / "memory.png",
+                f"make soak: {args.minutes:g} min at {rate}/s (durable), RSS per process")
+    (out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
+    ok = (lost == 0 and duplicated == 0 and accepted["failed"] == 0
+          and all(g <= GROWTH_LIMIT for g in growth.values()))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("memory", "depth")}, indent=1))
+    print("soak:", "passed" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
