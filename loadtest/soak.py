@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     lost, duplicated = losses(accepted["successful"], drained.written, drained.counted)
     growth = growth_after(sampler.samples, SETTLE_MINUTES * 60)
     result = {
-        "minutes": args.minutes, "rate": rate, "accepted": accepted["successful"],
+        "minutes": args.minutes, "rate": rate,
+        # What the client held: on one machine it competes with the stack for the cores.
+        "achieved_rps": round(accepted["successful"] / (args.minutes * 60), 1),
+        "accepted": accepted["successful"],
         "failed": accepted["failed"], "written": drained.written, "counted": drained.counted,
         "lost": lost, "duplicated": duplicated, "drain_s": round(drained.seconds, 2),
         "growth_after_settle": growth,
