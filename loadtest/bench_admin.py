@@ -21,9 +21,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from loadtest.bench_probes import MYSQL
+from loadtest.service_admin import mysql_execute
 from loadtest.report import percentile
 from loadtest.stack import ROOT
 
@@ -37,18 +37,7 @@ PURCHASES, ITEMS = "purchases_purchase", "purchases_purchaseitem"
 
 def _mysql(sql: str) -> list[tuple]:
     """One statement, committed (the loads are INSERTs), on the bench's server."""
-    import MySQLdb
-
-    parts = urlsplit(MYSQL)
-    connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
-                                 user=parts.username or "root", passwd=parts.password or "",
-                                 autocommit=True)
-    try:
-        cursor = connection.cursor()
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    finally:
-        connection.close()
+    return mysql_execute(MYSQL, sql)
 
 
 def purchase_uuid(n: int) -> str:

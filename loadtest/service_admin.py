@@ -8,12 +8,14 @@ from urllib.parse import urlsplit
 
 
 def mysql_execute(server_url: str, sql: str) -> list[tuple]:
-    """One statement on the server of a mysql:// URL (no database chosen); its rows."""
+    """One statement on the server of a mysql:// URL (no database chosen), committed; its
+    rows."""
     import MySQLdb
 
     parts = urlsplit(server_url)
     connection = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306,
-                                 user=parts.username or "root", passwd=parts.password or "")
+                                 user=parts.username or "root", passwd=parts.password or "",
+                                 autocommit=True)
     try:
         cursor = connection.cursor()
         cursor.execute(sql)
