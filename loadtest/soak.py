@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         "memory": sampler.samples, "depth": depth.samples,
     }
     memory_plot(sampler.samples, out / "memory.png",
-                f"make soak: {args.minutes:g} min at {rate}/s (durable), RSS per process")
+                f"make soak: {args.minutes:g} min, durable, {rate}/s asked, "
+                f"{result['achieved_rps']:g}/s held: resident memory per process")
     (out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
     ok = (lost == 0 and duplicated == 0 and accepted["failed"] == 0
           and all(g <= GROWTH_LIMIT for g in growth.values()))
