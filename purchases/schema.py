@@ -219,28 +219,28 @@ _RANKING_ERRORS = {
 }
 _RANKING_NOTE = " Counts include every purchase recorded up to a moment ago."
 
-top_items_schema = extend_schema(
-    operation_id="getTopItems", summary="A store's best-selling items", tags=["rankings"],
-    description="The items a store sold most units of, most first." + _RANKING_NOTE,
-    parameters=[_path_id("storeID", "The store's ID", 1, MAX_STORE_ID), _top(10),
-                _retry_after(503)],
-    responses={200: OpenApiResponse(TopItemsSerializer, description="The ranking.", examples=[
-        OpenApiExample("Ranking", {"stores": [{"itemID": 7, "numberOfItems": 42},
-                                              {"itemID": 3, "numberOfItems": 17}]})]),
-               **_RANKING_ERRORS},
-)
+def _ranking_schema(operation_id: str, summary: str, what: str, path_id: OpenApiParameter,
+                    default_top: int, reply: type, example: list[dict]):
+    return extend_schema(
+        operation_id=operation_id, summary=summary, tags=["rankings"],
+        description=what + _RANKING_NOTE,
+        parameters=[path_id, _top(default_top), _retry_after(503)],
+        responses={200: OpenApiResponse(reply, description="The ranking.", examples=[
+            OpenApiExample("Ranking", {"stores": example})]), **_RANKING_ERRORS},
+    )
 
-top_stores_schema = extend_schema(
-    operation_id="getTopStores", summary="The stores that sold most of an item",
-    tags=["rankings"],
-    description="The stores that sold most units of an item, most first." + _RANKING_NOTE,
-    parameters=[_path_id("itemID", "The item's ID", 1, MAX_ITEM_ID), _top(5),
-                _retry_after(503)],
-    responses={200: OpenApiResponse(TopStoresSerializer, description="The ranking.", examples=[
-        OpenApiExample("Ranking", {"stores": [{"storeID": 1, "numberOfItems": 28},
-                                              {"storeID": 4, "numberOfItems": 9}]})]),
-               **_RANKING_ERRORS},
-)
+
+top_items_schema = _ranking_schema(
+    "getTopItems", "A store's best-selling items",
+    "The items a store sold most units of, most first.",
+    _path_id("storeID", "The store's ID", 1, MAX_STORE_ID), 10, TopItemsSerializer,
+    [{"itemID": 7, "numberOfItems": 42}, {"itemID": 3, "numberOfItems": 17}])
+
+top_stores_schema = _ranking_schema(
+    "getTopStores", "The stores that sold most of an item",
+    "The stores that sold most units of an item, most first.",
+    _path_id("itemID", "The item's ID", 1, MAX_ITEM_ID), 5, TopStoresSerializer,
+    [{"storeID": 1, "numberOfItems": 28}, {"storeID": 4, "numberOfItems": 9}])
 
 health_schema = extend_schema(
     operation_id="getHealth", summary="Can this server take purchases?", tags=["health"],
