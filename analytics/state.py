@@ -3,8 +3,9 @@ purchase ids seen lately."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from analytics.matrix import Matrix
 
@@ -14,23 +15,29 @@ RECENT_IDS = 500_000
 
 
 class RecentIds:
-    """A bounded set of 16-byte purchase ids: the oldest leaves when a new one comes in."""
+    """A bounded set of 16-byte purchase ids: the oldest leaves when a new one comes in.
+
+    The window starts full of filler ids, so it takes all its memory at start and a long run's
+    memory stays flat instead of growing until the window first fills. Fillers are uuids of
+    version 0, which no purchase id (uuid4) can equal, and they are never checkpointed.
+    """
 
     def __init__(self, capacity: int = RECENT_IDS, ids: Iterable[bytes] = ()) -> None:
         self.capacity = capacity
-        self._order: deque[bytes] = deque()
-        self._ids: set[bytes] = set()
-        for purchase_id in ids:
-            self.add(purchase_id)
+        real = deque(ids, maxlen=capacity)
+        self._fillers = capacity - len(real)
+        self._order: deque[bytes] = deque(_fillers(self._fillers))
+        self._order.extend(real)
+        self._ids: set[bytes] = set(self._order)
 
     def __contains__(self, purchase_id: bytes) -> bool:
         return purchase_id in self._ids
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._order) - self._fillers
 
     def __iter__(self):
-        return iter(self._order)
+        return islice(self._order, self._fillers, None)
 
     def add(self, purchase_id: bytes) -> None:
         if purchase_id in self._ids:
@@ -39,6 +46,13 @@ class RecentIds:
         self._ids.add(purchase_id)
         if len(self._order) > self.capacity:
             self._ids.discard(self._order.popleft())
+            if self._fillers:
+                self._fillers -= 1
+
+
+def _fillers(count: int) -> Iterator[bytes]:
+    # uuid layout: the version is the high nibble of byte 6, here 0.
+    return (bytes(8) + n.to_bytes(8, "big") for n in range(count))
 
 
 @dataclass
