@@ -24,6 +24,10 @@ keepalive = 75
 # leave the rest in the listen backlog (gunicorn's default is 1,000).
 worker_connections = 4096
 backlog = 2048
+# A listening socket per worker process (SO_REUSEPORT): the kernel spreads new connections
+# over the processes. On one shared socket the busiest process, waking most often, took most of
+# a load client's connections and queued them while the other idled.
+reuse_port = True
 timeout = 30
 graceful_timeout = 20
 accesslog = None
