@@ -23,8 +23,8 @@ test: venv services
 bench: venv services
 	$(PY) -m loadtest.bench $(if $(QUICK),--quick)
 
-# Not a test: 30 minutes at 80% of the durable rate make bench measured; every process's
-# memory every 10 s (loadtest/soak.py). Needs results/bench.json, or RATE=purchases/s.
+# Not a test: 30 minutes at 80% of the durable rate, which it measures first as make bench
+# does (or RATE=purchases/s); every process's memory every 10 s (loadtest/soak.py).
 soak: venv services
 	$(PY) -m loadtest.soak $(if $(RATE),--rate $(RATE))
 
