@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from analytics.metrics_access import DEFAULT_ALLOWED_CIDRS, Network, cidrs_parse
 from purchases.events import queue_type  # standard library only, too
@@ -68,8 +68,24 @@ def address_check(name: str, address: str) -> str:
 def _scheme_check(name: str, url: str, schemes: tuple[str, ...]) -> str:
     # A ';'-separated list is a broker cluster's nodes; each must be a URL.
     if any(urlsplit(one).scheme not in schemes for one in url.split(";")):
-        raise ConfigError(f"{name}={url!r}: scheme is not one of {', '.join(schemes)}")
+        raise ConfigError(f"{name}={url_redacted(url)!r}: scheme is not one of "
+                          f"{', '.join(schemes)}")
     return url
+
+
+def url_redacted(url: str) -> str:
+    """url (or a ';'-separated list of them) with each password shown as ***: error messages
+    end up in logs that more people read than may know the database's password."""
+    return ";".join(_password_hidden(one) for one in url.split(";"))
+
+
+def _password_hidden(url: str) -> str:
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from analytics.config import url_redacted
 from analytics.metrics_access import DEFAULT_ALLOWED_CIDRS, cidrs_parse
 
 
@@ -57,7 +58,8 @@ def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
         scheme = urlsplit(url).scheme
         if scheme not in schemes:
             raise ImproperlyConfigured(
-                f"{name}={value!r}: scheme {scheme!r} is not one of {', '.join(schemes)}"
+                f"{name}={url_redacted(value)!r}: scheme {scheme!r} is not one of "
+                f"{', '.join(schemes)}"
             )
     return value
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from analytics.config import url_redacted
 from purchases.mysql_tls import mysql_ssl
 
 
@@ -16,7 +17,7 @@ def database(url: str) -> dict:
     try:
         config = environ.Env.db_url_config(url)
     except Exception as exc:  # django-environ raises several types for a bad URL
-        raise ImproperlyConfigured(f"DATABASE_URL={url!r}: {exc}") from None
+        raise ImproperlyConfigured(f"DATABASE_URL={url_redacted(url)!r}: {exc}") from None
     if config["ENGINE"].endswith("sqlite3"):
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # WAL and a write lock taken up front let web and worker share the file.

@@ -99,3 +99,11 @@ def test_mysql_urls_get_djangos_own_mysql_engine(tmp_path):
                    DATABASE_URL="mysql://tigle:pw@db.example:3306/tigle")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.mysql"]
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "CELERY_BROKER_URL"])
+def test_a_refused_url_is_named_without_its_password(tmp_path, name):
+    result = start(tmp_path, DJANGO_SECRET_KEY="k",
+                   **{name: "amqp://guest@a:5672//;postgres://tigle:s3cret@db:5432/tigle"})
+    assert result.returncode != 0 and name in result.stderr
+    assert "s3cret" not in result.stderr and "tigle:***@db:5432" in result.stderr
