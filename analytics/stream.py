@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 # Also how often the embedded broker's folder is polled.
 IDLE_SECONDS = 0.05
+# A batch waits no longer than this for its last purchases, as the worker's does
+# (TIGLE_BATCH_SECONDS): a steady trickle that never leaves the stream idle still shows up in
+# the counts and the lag gauge within this time, not in steps of a whole batch.
+FLUSH_SECONDS = 0.2
 BACKOFF_MIN_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
 # A full matrix (400 MiB) takes one or two seconds to write and sync, on a thread of its own
@@ -50,6 +54,7 @@ class StreamReader:
         self._catch_up_until: int | None = None
         self._saved_offset: int | None = consumer.state.last_offset
         self._saved_at = time.monotonic()
+        self._flushed_at = time.monotonic()
         self._checkpoint_seconds = 0.0  # how long the last one took
         self._source: StreamSource | FolderQueue | None = None
         self._backoff = BACKOFF_MIN_SECONDS
@@ -116,7 +121,9 @@ class StreamReader:
                 source.drain(IDLE_SECONDS)
             except TimeoutError:
                 idle = True
-            if self.consumer.pending >= self.config.batch_size or idle:
+            pending = self.consumer.pending
+            if pending >= self.config.batch_size or idle or (
+                    pending and time.monotonic() - self._flushed_at >= FLUSH_SECONDS):
                 self._flush()
                 self._caught_up_check(idle)
             self.checkpoint()
@@ -134,6 +141,7 @@ class StreamReader:
                           "applied: it was recreated", resume=0)
 
     def _flush(self) -> None:
+        self._flushed_at = time.monotonic()
         COUNTED.inc(self.consumer.flush())
         if self._source is not None:
             self._source.ack()
