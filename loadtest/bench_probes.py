@@ -94,7 +94,8 @@ class DepthSampler(threading.Thread):
                 stream = channel.queue_declare(ANALYTICS_STREAM, passive=True).message_count
                 counted = purchases_counted(self.address) - self.counted_before
                 self.samples.append({"t": round(time.monotonic() - self.started_at, 2),
-                                     "db_ready": db, "analytics_backlog": max(0, stream - counted)})
+                                     "db_ready": db, "analytics_backlog": max(0, stream - counted),
+                                     "published": stream})
 
 
 def query_client_start(address: str, base: str, rate: float, *, read_web: str | None = None,

@@ -27,6 +27,12 @@ def _cpu_seconds(fields: list[str]) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds of one process (its threads, not its children); None once it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else _cpu_seconds(fields)
+
+
 def _all_pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 

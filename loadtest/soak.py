@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from loadtest.bench_figures import drain_wait, losses
 from loadtest.bench_modes import MODES, RESULTS, mode_run
 from loadtest.bench_probes import (AMQP, DATABASE, MYSQL, VHOST, DepthSampler,
                                    calibration_seconds, services_reset)
-from loadtest.soak_memory import MemorySampler, growth_after, memory_plot
+from loadtest.soak_memory import MemorySampler, growth_after, memory_plot, windows
 from loadtest.stack import ROOT, analytics_start, web_start, worker_start
 
 # A user per store, as make bench's day has: each sends every USERS / rate seconds, well
@@ -33,6 +34,7 @@ USERS = 256
 SAMPLE_SECONDS = 10
 SETTLE_MINUTES = 5
 GROWTH_LIMIT = 0.05
+WINDOW_MINUTES = 5
 # make bench's durable day (bench.py's defaults), run first to measure the capacity.
 CAPACITY_STORES, CAPACITY_PER_HOUR = 256, 30
 # The client must hold the rate it asked for, or the run soaked a lighter load than it says.
@@ -51,6 +53,8 @@ def durable_rate() -> tuple[float, float]:
     result = mode_run(durable, CAPACITY_STORES, CAPACITY_PER_HOUR, name="soak-capacity")
     if result["lost"] or result["duplicates"]:
         sys.exit(f"the capacity run lost {result['lost']} and duplicated {result['duplicates']}")
+    print(f"soak: durable capacity {result['end_to_end_rps']}/s (speed check "
+          f"{result['calibration_s']} s)", flush=True)
     return float(result["end_to_end_rps"]), result["calibration_s"]
 
 
@@ -65,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     capacity, speed = (None, None) if args.rate else durable_rate()
     rate = round(args.rate or args.share * capacity)
     out = RESULTS / "soak"
-    out.mkdir(parents=True, exist_ok=True)
+    # An earlier run's checkpoint describes a stream services_reset deletes: analytics would
+    # rebuild from the database in the middle of this run.
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     amqp_url = f"{AMQP}/{VHOST}"
     env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}", "CELERY_BROKER_URL": amqp_url,
            "DJANGO_SECRET_KEY": "soak"}
@@ -119,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         "growth_after_settle": growth,
         "max_db_ready": max((s["db_ready"] for s in depth.samples), default=0),
         "max_analytics_backlog": max((s["analytics_backlog"] for s in depth.samples), default=0),
-        "memory": sampler.samples, "depth": depth.samples,
+        # The held rate, CPU per purchase and the machine's speed, window by window.
+        "windows": windows(sampler.cpu, depth.samples, WINDOW_MINUTES * 60),
+        "memory": sampler.samples, "cpu": sampler.cpu, "depth": depth.samples,
     }
     memory_plot(sampler.samples, out / "memory.png",
                 f"make soak: {args.minutes:g} min, durable, {rate}/s asked, "
@@ -128,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = (lost == 0 and duplicated == 0 and accepted["failed"] == 0
           and result["achieved_rps"] >= HELD_SHARE * rate
           and all(g <= GROWTH_LIMIT for g in growth.values()))
-    print(json.dumps({k: v for k, v in result.items() if k not in ("memory", "depth")}, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("memory", "cpu", "depth")},
+                     indent=1))
     print("soak:", "passed" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 import time
 
-from loadtest.soak_memory import MemorySampler, children, growth_after
+from loadtest.soak_memory import MemorySampler, children, growth_after, windows
+from purchases.tests.helpers import wait_until
 
 
 def test_growth_counts_from_the_settled_size_to_the_largest_after_it():
@@ -15,6 +16,17 @@ def test_growth_counts_from_the_settled_size_to_the_largest_after_it():
                {"t": 310, "web": 104.0, "worker": 80.0}, {"t": 320, "web": 102.0, "worker": 79.0}]
     assert growth_after(samples, 300) == {"web": 0.04, "worker": 0.0}
     assert growth_after(samples, 400) == {}
+
+
+def test_windows_give_the_rate_and_the_cpu_per_purchase_of_each_stretch():
+    cpu = [{"t": 0, "web": 10.0, "speed_check_s": 0.2}, {"t": 30, "web": 13.0},
+           {"t": 60, "web": 16.0, "speed_check_s": 0.3}, {"t": 90, "web": 22.0},
+           {"t": 120, "web": 28.0}]
+    depth = [{"t": 0, "published": 0}, {"t": 60, "published": 6000},
+             {"t": 120, "published": 9000}]
+    assert windows(cpu, depth, 60) == [
+        {"minute": 0.0, "rps": 100.0, "speed_check_s": 0.2, "cpu_ms": {"web": 1.0}},
+        {"minute": 1.0, "rps": 50.0, "speed_check_s": 0.3, "cpu_ms": {"web": 4.0}}]
 
 
 def test_the_sampler_reads_a_process_and_its_children():
@@ -26,12 +38,13 @@ def test_the_sampler_reads_a_process_and_its_children():
         time.sleep(1.0)  # its child started
         sampler = MemorySampler({"parent": parent.pid}, interval=0.1)
         sampler.start()
-        time.sleep(0.35)
+        wait_until(lambda: len(sampler.samples) >= 2, 10, "two samples")
         sampler.stop.set()
         sampler.join(timeout=5)
-        last = sampler.samples[-1]
-        assert len(sampler.samples) >= 2
+        last, cpu = sampler.samples[-1], sampler.cpu[0]
         assert last["parent"] > 1 and last["parent.1"] > 1  # resident MB of both
+        assert cpu["parent"] > 0 and cpu["parent.1"] >= 0 and cpu["rabbitmq"] > 0
+        assert 0 < cpu["speed_check_s"] < 5  # the first sample checks the machine's speed
     finally:
         for child in children(parent.pid):
             os.kill(child, signal.SIGKILL)
