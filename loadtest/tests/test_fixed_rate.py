@@ -1,13 +1,16 @@
 """loadtest/fixed_rate.py against a real local HTTP server that is slow while it warms up."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from loadtest.fixed_rate import fixed_rate_run
+from loadtest.fixed_rate import REALTIME_SWITCH_SECONDS, fixed_rate_run
+from loadtest.stack import ROOT, realtime_allowed
 
 COLD_SECONDS = 0.3
 COLD_DELAY = 0.25
@@ -52,3 +55,16 @@ def test_without_a_warmup_the_slow_start_is_in_the_latencies(warming_server):
     report = fixed_rate_run(warming_server, rate=100, seconds=1.0)
     assert report["successful"] == 100
     assert report["max_ms"] >= COLD_DELAY * 1000
+
+
+@pytest.mark.skipif(not realtime_allowed(), reason="real-time priority needs root or CAP_SYS_NICE")
+def test_the_realtime_client_runs_under_sched_rr(warming_server, tmp_path):
+    code = ("import os, sys; from loadtest import fixed_rate; "
+            "code = fixed_rate.main(sys.argv[1:]); "
+            "print('policy', os.sched_getscheduler(0) == os.SCHED_RR, sys.getswitchinterval()); "
+            "sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code, "--host", warming_server, "--rate", "50",
+                             "--seconds", "0.5", "--warmup", "0.5", "--realtime"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"policy True {REALTIME_SWITCH_SECONDS}" in result.stdout
