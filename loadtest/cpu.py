@@ -88,6 +88,12 @@ class CpuMeter:
         return {name: round(read() - self.started[name], 2) for name, read in self.counters.items()}
 
 
+def stolen_cpu() -> float:
+    """CPU seconds the hypervisor gave to other guests while this machine had work to run."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    return int(fields[7]) / TICKS if len(fields) > 7 else 0.0
+
+
 def machine_cpu() -> float:
     """CPU seconds the whole machine spent busy (every core, every process, the kernel)."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]

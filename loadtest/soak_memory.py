@@ -1,18 +1,16 @@
 """make soak's samples: the resident size and CPU time of every process of the stack, and
-the machine's speed, over time."""
+the CPU the hypervisor stole, over time."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 
-from loadtest.bench_probes import calibration_seconds
-from loadtest.cpu import named_cpu, process_cpu
+from loadtest.cpu import named_cpu, process_cpu, stolen_cpu
 
 PAGE_KB = 4
-# The speed check (bench_probes.calibration_seconds) every this many samples: a run that slows
-# down on a machine that slowed down is not a run whose stack slowed down.
-SPEED_EVERY = 6
+CORES = os.cpu_count() or 1
 
 
 def children(pid: int) -> list[int]:
@@ -34,7 +32,8 @@ def rss_mb(pid: int) -> float | None:
 class MemorySampler(threading.Thread):
     """Every interval, each named process and each of its children (gunicorn's workers,
     Celery's pool child) on a line of its own: samples (resident MB) and cpu (CPU seconds so
-    far, with the speed check every SPEED_EVERY samples)."""
+    far, and the machine's stolen CPU seconds: a run that slows while the hypervisor takes the
+    cores is not a run whose stack slowed down)."""
 
     def __init__(self, roots: dict[str, int], interval: float) -> None:
         super().__init__(name="memory-sampler", daemon=True)
@@ -57,8 +56,7 @@ class MemorySampler(threading.Thread):
                     if seconds is not None:
                         cpu[key] = seconds
             cpu["rabbitmq"], cpu["mariadb"] = named_cpu("beam.smp"), named_cpu("mariadbd")
-            if len(self.cpu) % SPEED_EVERY == 0:
-                cpu["speed_check_s"] = calibration_seconds()
+            cpu["stolen"] = stolen_cpu()
             self.samples.append(sample)
             self.cpu.append(cpu)
             if self.stop.wait(self.interval):
@@ -102,9 +100,11 @@ def memory_plot(samples: list[dict], path: Path, title: str) -> None:
 
 def windows(cpu: list[dict], depth: list[dict], seconds: float) -> list[dict]:
     """Per window of seconds: purchases/s published, CPU ms per purchase of each process,
-    and the slowest speed check in it. Both sample lists start within a moment of each other."""
+    and the share of the cores' time the hypervisor stole. Both sample lists start within a moment of each other."""
     rows = []
-    ends = [t for t in range(0, int(cpu[-1]["t"]) + 1, int(seconds))] if cpu else []
+    last_t = int(cpu[-1]["t"]) if cpu else 0
+    # The last, shorter window too: a run that slows towards its end shows it there.
+    ends = sorted({*range(0, last_t + 1, int(seconds)), last_t})
     for begin, end in zip(ends, ends[1:]):
         first, last = _nearest(cpu, begin), _nearest(cpu, end)
         published = _nearest(depth, end).get("published", 0) - _nearest(depth, begin).get(
@@ -112,11 +112,11 @@ def windows(cpu: list[dict], depth: list[dict], seconds: float) -> list[dict]:
         if not published or last["t"] <= first["t"]:
             continue
         elapsed = last["t"] - first["t"]
-        speeds = [s["speed_check_s"] for s in cpu if begin <= s["t"] < end and "speed_check_s" in s]
+        stolen = last.get("stolen", 0.0) - first.get("stolen", 0.0)
         rows.append({"minute": round(begin / 60, 1), "rps": round(published / elapsed, 1),
-                     "speed_check_s": max(speeds, default=None),
+                     "stolen_pct": round(100 * stolen / (elapsed * CORES), 1),
                      "cpu_ms": {k: round(1000 * (last[k] - first[k]) / published, 3)
-                                for k in last if k not in ("t", "speed_check_s") and k in first}})
+                                for k in last if k not in ("t", "stolen") and k in first}})
     return rows
 
 
