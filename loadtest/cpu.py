@@ -88,14 +88,19 @@ class CpuMeter:
         return {name: round(read() - self.started[name], 2) for name, read in self.counters.items()}
 
 
+def _machine_ticks() -> list[int]:
+    """/proc/stat's first line: user, nice, system, idle, iowait, irq, softirq, steal, ..."""
+    return [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def stolen_cpu() -> float:
     """CPU seconds the hypervisor gave to other guests while this machine had work to run."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    return int(fields[7]) / TICKS if len(fields) > 7 else 0.0
+    ticks = _machine_ticks()
+    return ticks[7] / TICKS if len(ticks) > 7 else 0.0
 
 
 def machine_cpu() -> float:
     """CPU seconds the whole machine spent busy (every core, every process, the kernel)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    fields = _machine_ticks()
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
     return (user + nice + system + irq + softirq) / TICKS

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from loadtest import soak_memory
-from loadtest.soak_memory import MemorySampler, children, growth_after, windows
+from loadtest import soak_samples
+from loadtest.soak_samples import ProcessSampler, children, growth_after, windows
 from purchases.tests.helpers import wait_until
 
 
@@ -20,7 +20,7 @@ def test_growth_counts_from_the_settled_size_to_the_largest_after_it():
 
 
 def test_windows_give_the_rate_and_the_cpu_per_purchase_of_each_stretch():
-    cores = soak_memory.CORES
+    cores = soak_samples.CORES
     cpu = [{"t": 0, "web": 10.0, "stolen": 0.0}, {"t": 30, "web": 13.0, "stolen": 0.0},
            {"t": 60, "web": 16.0, "stolen": 0.0}, {"t": 90, "web": 22.0, "stolen": 0.0},
            {"t": 120, "web": 28.0, "stolen": 6.0 * cores},
@@ -40,7 +40,7 @@ def test_the_sampler_reads_a_process_and_its_children():
                                "time.sleep(30)"])
     try:
         time.sleep(1.0)  # its child started
-        sampler = MemorySampler({"parent": parent.pid}, interval=0.1)
+        sampler = ProcessSampler({"parent": parent.pid}, interval=0.1)
         sampler.start()
         wait_until(lambda: len(sampler.samples) >= 2, 10, "two samples")
         sampler.stop.set()

@@ -29,14 +29,14 @@ def rss_mb(pid: int) -> float | None:
         return None
 
 
-class MemorySampler(threading.Thread):
+class ProcessSampler(threading.Thread):
     """Every interval, each named process and each of its children (gunicorn's workers,
     Celery's pool child) on a line of its own: samples (resident MB) and cpu (CPU seconds so
     far, and the machine's stolen CPU seconds: a run that slows while the hypervisor takes the
     cores is not a run whose stack slowed down)."""
 
     def __init__(self, roots: dict[str, int], interval: float) -> None:
-        super().__init__(name="memory-sampler", daemon=True)
+        super().__init__(name="process-sampler", daemon=True)
         self.roots, self.interval = roots, interval
         self.samples: list[dict] = []
         self.cpu: list[dict] = []
@@ -100,7 +100,8 @@ def memory_plot(samples: list[dict], path: Path, title: str) -> None:
 
 def windows(cpu: list[dict], depth: list[dict], seconds: float) -> list[dict]:
     """Per window of seconds: purchases/s published, CPU ms per purchase of each process,
-    and the share of the cores' time the hypervisor stole. Both sample lists start within a moment of each other."""
+    and the share of the cores' time the hypervisor stole. Both sample lists start within a
+    moment of each other."""
     rows = []
     last_t = int(cpu[-1]["t"]) if cpu else 0
     # The last, shorter window too: a run that slows towards its end shows it there.
