@@ -33,6 +33,9 @@ class Config:
     threads: int
     max_rpcs: int
     batch_size: int
+    # The catalogue's size: item columns every store's row holds from the start (0: grown as
+    # items appear).
+    items: int = 0
     # Prometheus metrics: where they are served, and to whom.
     metrics_listen: str = "127.0.0.1:9102"
     metrics_allowed: tuple[Network, ...] = cidrs_parse(DEFAULT_ALLOWED_CIDRS)
@@ -115,6 +118,7 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         threads=_number(environ, "ANALYTICS_THREADS", 8, int, 1, 256),
         max_rpcs=_number(environ, "ANALYTICS_MAX_RPCS", 256, int, 1, 100_000),
         batch_size=_number(environ, "ANALYTICS_BATCH_SIZE", 500, int, 1, 10_000),
+        items=_number(environ, "ANALYTICS_ITEMS", 0, int, 0, 10_000_000),
         metrics_listen=address_check("ANALYTICS_METRICS_LISTEN",
                                      _get(environ, "ANALYTICS_METRICS_LISTEN", "127.0.0.1:9102")),
         metrics_allowed=_cidrs(environ),

@@ -67,6 +67,8 @@ class Matrix:
         self._item_index: dict[int, int] = {}
         self._item_ids = np.zeros(1024, dtype=np.int64)
         self._items = 0
+        # Columns every row has from its store's first sale (reserve()).
+        self._reserved = 0
         self._purchases = 0
         self._units = 0
         self._best_stores = BestStores(best_stores, self._item_ids.size)
@@ -101,7 +103,7 @@ class Matrix:
                         self._store_ids = grown(self._store_ids, index * 2)
                     self._store_ids[index] = store_id
                     self._row_locks.append(threading.Lock())
-                    self._rows.append(np.zeros(0, dtype=np.int32))
+                    self._rows.append(_held_zeros(self._reserved))
                     self._leaders.append(np.zeros(0, dtype=np.int64))
                     self._last_leader.append((0, 0))
                     self._store_index[store_id] = index
@@ -111,6 +113,23 @@ class Matrix:
         # Grow by half again, but not far past the items known, so a full matrix stays close
         # to stores x items x 4 bytes.
         return max(needed, min(row.size * 3 // 2 + 1024, self._items + self._items // 8 + 1024))
+
+    def reserve(self, items: int) -> None:
+        """Room for `items` item columns in every row, the rows there are and those to come:
+        memory is then stores x items from each store's first sale instead of growing as new
+        items appear, so a host is sized once (ANALYTICS_ITEMS). Past `items`, rows grow."""
+        with self._grow_lock:
+            self._reserved = items
+            if items > self._item_ids.size:
+                self._item_ids = grown(self._item_ids, items)
+                self._best_stores.grow(items)
+            for index in range(len(self._rows)):
+                with self._row_locks[index]:
+                    row = self._rows[index]
+                    if row.size < items:
+                        wider = _held_zeros(items, row.dtype)
+                        wider[: row.size] = row
+                        self._rows[index] = wider
 
     # --- updates ------------------------------------------------------------------------
 
@@ -269,3 +288,9 @@ class Matrix:
             best_stores, matrix._item_ids.size, matrix._rows, matrix._store_ids[: len(rows)],
             matrix._items)
         return matrix
+
+
+def _held_zeros(size: int, dtype: np.dtype = np.dtype(np.int32)) -> np.ndarray:
+    # np.zeros maps pages the OS fills in at first write, so a reserved row would still grow
+    # the process while its store sells; writing the zeros holds the memory now.
+    return np.full(size, 0, dtype=dtype)

@@ -32,6 +32,12 @@ GIL_SWITCH_SECONDS = 0.0001
 
 
 def state_load(config: Config) -> State:
+    state = _state_read(config)
+    state.matrix.reserve(config.items)
+    return state
+
+
+def _state_read(config: Config) -> State:
     try:
         state = checkpoint_load(config.state_dir)
     except CheckpointError as exc:

@@ -153,6 +153,7 @@ class StreamReader:
         self._saved_offset = None  # whatever was saved, the rebuilt matrix is not it
         self._snapshot_release(caught_up=False)
         matrix, self._snapshot = matrix_rebuild(self.config.database_url)
+        matrix.reserve(self.config.items)
         # Every purchase up to the stream's end now may be in the snapshot already; past it,
         # none is (but for a republish, which the id window catches).
         self._catch_up_until = (None if self.config.embedded_broker

@@ -1,6 +1,7 @@
 """The counter matrix against brute force: random data, ties, growth, overflow, concurrency."""
 import random
 import threading
+import tracemalloc
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
@@ -17,11 +18,15 @@ purchase = st.tuples(
 
 @settings(max_examples=200, deadline=None)
 @given(batches=st.lists(st.lists(purchase, max_size=20), max_size=6), n=st.integers(1, 12),
-       leaders=st.integers(1, 8), best_stores=st.integers(1, 8))
-def test_it_ranks_like_brute_force_with_ties(batches, n, leaders, best_stores):
+       leaders=st.integers(1, 8), best_stores=st.integers(1, 8),
+       reserve=st.tuples(st.integers(0, 6), st.integers(0, 40)))
+def test_it_ranks_like_brute_force_with_ties(batches, n, leaders, best_stores, reserve):
     # Few leaders and best stores, so that n sometimes reads them and sometimes scans.
     matrix = Matrix(leaders, best_stores)
+    reserve_before, reserved_items = reserve
     for done, batch in enumerate(batches, 1):
+        if done - 1 == reserve_before:  # rows there are widened, rows to come start wide
+            matrix.reserve(reserved_items)
         matrix.apply(batch)
         # After every batch: both are kept up to date, not only right at the end.
         totals = brute.counts(p for batch in batches[:done] for p in batch)
@@ -63,6 +68,28 @@ def test_it_grows_past_1024_stores_and_200000_items():
         assert matrix.top_items(store_id, 10) == brute.top_items(totals, store_id, 10)
     for item_id in rng.sample(range(1, 210_000), 30) + [2_147_483_647]:
         assert matrix.top_stores(item_id, 5) == brute.top_stores(totals, item_id, 5)
+
+
+def test_a_reserved_matrix_takes_its_memory_at_each_stores_first_sale():
+    # make soak measures growth after its first minutes: with the catalogue reserved, stores
+    # that go on selling new items must not be what grows.
+    items, stores, rng = 20_000, 64, random.Random(3)
+    matrix = Matrix()
+    matrix.reserve(items)
+    tracemalloc.start()
+    try:
+        # Every item is known from the start (one store sold them all); the rest sold one.
+        matrix.apply([(1, [(item, 1) for item in range(1, items + 1)])])
+        matrix.apply([(store, [(1, 1)]) for store in range(2, stores + 1)])
+        first_sales = tracemalloc.get_traced_memory()[0]
+        for _ in range(100):
+            matrix.apply([(rng.randint(2, stores), [(rng.randint(1, items), 1) for _ in range(5)])
+                          for _ in range(100)])
+        later = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert later <= first_sales * 1.05, (first_sales, later)
+    assert first_sales >= stores * items * 4
 
 
 def test_it_widens_a_row_instead_of_overflowing_int32():
