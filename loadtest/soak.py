@@ -13,6 +13,7 @@ plot) and a summary printed for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -25,8 +26,10 @@ from loadtest.bench_figures import drain_wait, losses
 from loadtest.bench_modes import MODES, RESULTS, mode_run
 from loadtest.bench_probes import (AMQP, DATABASE, MYSQL, VHOST, DepthSampler,
                                    calibration_seconds, services_reset)
+from loadtest.service_admin import mysql_execute
 from loadtest.soak_samples import ProcessSampler, growth_after, memory_plot, windows
 from loadtest.stack import ROOT, analytics_start, web_start, worker_start
+from loadtest.stores import DayParams
 
 # A user per store, as make bench's day has: each sends every USERS / rate seconds, well
 # above a slow answer's time, because a user that answers late loses its turn (Locust's
@@ -40,6 +43,21 @@ WINDOW_MINUTES = 5
 CAPACITY_STORES, CAPACITY_PER_HOUR = 256, 30
 # The client must hold the rate it asked for, or the run soaked a lighter load than it says.
 HELD_SHARE = 0.95
+# InnoDB's cache for the run: Debian's MariaDB keeps 128 MB, which half an hour of purchases
+# outgrows, and then every insert waits on the disk. A database server is given most of its
+# memory (RDS: three quarters); this holds the run's tables with room to spare.
+BUFFER_POOL_BYTES = 1 << 30
+
+
+@contextlib.contextmanager
+def buffer_pool(size: int):
+    """The machine's MariaDB with an InnoDB buffer pool of size bytes, as it was afterwards."""
+    before = mysql_execute(MYSQL, "SELECT @@GLOBAL.innodb_buffer_pool_size")[0][0]
+    mysql_execute(MYSQL, f"SET GLOBAL innodb_buffer_pool_size = {int(size)}")
+    try:
+        yield
+    finally:
+        mysql_execute(MYSQL, f"SET GLOBAL innodb_buffer_pool_size = {int(before)}")
 
 
 def durable_rate() -> tuple[float, float]:
@@ -67,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="purchases/s (default: share x the durable capacity, measured first)")
     parser.add_argument("--share", type=float, default=0.8)
     args = parser.parse_args(argv)
+    with buffer_pool(BUFFER_POOL_BYTES):
+        return soak(args)
+
+
+def soak(args: argparse.Namespace) -> int:
     capacity, speed = (None, None) if args.rate else durable_rate()
     rate = round(args.rate or args.share * capacity)
     out = RESULTS / "soak"
@@ -76,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True)
     amqp_url = f"{AMQP}/{VHOST}"
     env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}", "CELERY_BROKER_URL": amqp_url,
-           "DJANGO_SECRET_KEY": "soak"}
+           "DJANGO_SECRET_KEY": "soak",
+           # As the playbook does: the counters for the client's whole catalogue from each
+           # store's first sale, so analytics does not grow as new items appear.
+           "ANALYTICS_ITEMS": str(DayParams(max_stores=USERS).max_item_id)}
     services_reset(env)
     processes = []
     sampler = depth = None
@@ -117,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     growth = growth_after(sampler.samples, SETTLE_MINUTES * 60)
     result = {
         "minutes": args.minutes, "durable_capacity_rps": capacity, "rate": rate,
+        "innodb_buffer_pool_bytes": BUFFER_POOL_BYTES,
         # The machine's speed check (bench_probes.calibration_seconds) before and after.
         "speed_check_s": [speed, calibration_seconds()],
         # What the client held: on one machine it competes with the stack for the cores.
