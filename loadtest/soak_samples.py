@@ -63,17 +63,25 @@ class ProcessSampler(threading.Thread):
                 return
 
 
-def growth_after(samples: list[dict], settle_seconds: float) -> dict[str, float]:
-    """Each process's growth from its size at settle_seconds to the largest after it."""
+def growth_after(samples: list[dict], settle_seconds: float,
+                 window_seconds: float) -> dict[str, float]:
+    """Each process's growth after settle_seconds: its largest size in the run's last window
+    against its largest in the first window after settling.
+
+    Largest, not one sample: a size swings within a window (analytics keeps copies of the rows
+    it is checkpointing while it writes them), and a single sample that meets a trough makes
+    the level after it look like growth. A leak shows as a later window's peak above an
+    earlier one's."""
     settled = [s for s in samples if s["t"] >= settle_seconds]
     if not settled:
         return {}
+    first = [s for s in settled if s["t"] < settle_seconds + window_seconds]
+    last = [s for s in settled if s["t"] > settled[-1]["t"] - window_seconds]
     growth = {}
-    for name, first in settled[0].items():
-        if name == "t" or not first:
-            continue
-        largest = max(s.get(name, 0.0) for s in settled)
-        growth[name] = round(largest / first - 1, 4)
+    for name in sorted({k for s in first for k in s if k != "t"}):
+        before = max(s.get(name, 0.0) for s in first)
+        if before:
+            growth[name] = round(max(s.get(name, 0.0) for s in last) / before - 1, 4)
     return growth
 
 

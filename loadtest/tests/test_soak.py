@@ -12,11 +12,14 @@ from loadtest.soak_samples import ProcessSampler, children, growth_after, window
 from purchases.tests.helpers import wait_until
 
 
-def test_growth_counts_from_the_settled_size_to_the_largest_after_it():
-    samples = [{"t": 0, "web": 50.0}, {"t": 300, "web": 100.0, "worker": 80.0},
-               {"t": 310, "web": 104.0, "worker": 80.0}, {"t": 320, "web": 102.0, "worker": 79.0}]
-    assert growth_after(samples, 300) == {"web": 0.04, "worker": 0.0}
-    assert growth_after(samples, 400) == {}
+def test_growth_compares_the_last_windows_peak_with_the_first_settled_windows():
+    # Settled at 300 s, in a trough: the level it returns to is not growth.
+    swinging = [{"t": 0, "web": 50.0}, {"t": 300, "web": 90.0}, {"t": 310, "web": 100.0},
+                {"t": 400, "web": 95.0}, {"t": 600, "web": 100.0}, {"t": 700, "web": 99.0}]
+    assert growth_after(swinging, 300, 120) == {"web": 0.0}
+    leaking = [{"t": 300 + 60 * n, "worker": 80.0 + n} for n in range(10)]
+    assert growth_after(leaking, 300, 120) == {"worker": round(89 / 81 - 1, 4)}
+    assert growth_after(leaking, 900, 120) == {}
 
 
 def test_windows_give_the_rate_and_the_cpu_per_purchase_of_each_stretch():
