@@ -74,7 +74,7 @@ def fixed_rate_load(base: str, out: Path, rate: float, seconds: float) -> dict:
     at real-time priority where this user may: people wait on machines of their own."""
     command = [sys.executable, "-m", "loadtest.fixed_rate", "--host", base, "--rate", str(rate),
                "--seconds", str(seconds), "--warmup", str(FIXED_RATE_WARMUP_SECONDS),
-               "--report", str(out / "report.json"),
+               "--report", str(out / "report.json"), "--requests-csv", str(out / "requests.csv"),
                *(["--realtime"] if realtime_allowed() else [])]
     out.mkdir(parents=True, exist_ok=True)
     with (out / "fixed-rate.log").open("w") as log:

@@ -15,6 +15,7 @@ as it comes instead of waiting its turn behind the stack it measures on the same
 
     python -m loadtest.fixed_rate --host URL --rate N --seconds S [--warmup W]
                                   [--connections C] [--report PATH] [--realtime]
+                                  [--requests-csv PATH]
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from loadtest.report import Record, report_build
+from loadtest.report import Record, csv_write, report_build
 from loadtest.stack import REALTIME_PRIORITY
 from loadtest.stores import DayParams, purchase_draw
 
@@ -73,9 +74,10 @@ def _sender(host: str, port: int, due: queue.Queue, records: list[Record],
 
 
 def fixed_rate_run(base: str, *, rate: float, seconds: float, connections: int = 10,
-                   warmup: float = 0.0) -> dict:
+                   warmup: float = 0.0, csv_path: Path | None = None) -> dict:
     """The report (report.py's keys, plus rate, connections and warmup_s) of one open-loop
-    run: latencies from the measured seconds, counts and wall time from the whole run."""
+    run: latencies from the measured seconds, counts and wall time from the whole run.
+    csv_path: every request, warm-up included, one line each (the Locust client's format)."""
     parts = urlsplit(base)
     due: queue.Queue = queue.Queue()
     records: list[Record] = []
@@ -98,6 +100,8 @@ def fixed_rate_run(base: str, *, rate: float, seconds: float, connections: int =
     for sender in senders:
         sender.join()
     whole = report_build(warmed + records)
+    if csv_path is not None:
+        csv_write(warmed + records, csv_path)
     measured = report_build(records)
     return {**whole, **{key: measured[key] for key in LATENCY_KEYS}, "rate": rate,
             "connections": connections, "warmup_s": warmup}
@@ -113,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds sent first and left out of the latencies")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--report", type=Path, help="also write the report here (JSON)")
+    parser.add_argument("--requests-csv", type=Path,
+                        help="one line per request: when it was due, its latency and status")
     parser.add_argument("--realtime", action="store_true",
                         help="real-time priority (needs root or CAP_SYS_NICE)")
     args = parser.parse_args(argv)
@@ -121,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(REALTIME_PRIORITY))
         sys.setswitchinterval(REALTIME_SWITCH_SECONDS)
     report = fixed_rate_run(args.host, rate=args.rate, seconds=args.seconds,
-                            connections=args.connections, warmup=args.warmup)
+                            connections=args.connections, warmup=args.warmup,
+                            csv_path=args.requests_csv)
     text = json.dumps(report, indent=2)
     if args.report:
         args.report.write_text(text + "\n")

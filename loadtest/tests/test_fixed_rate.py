@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from loadtest.fixed_rate import REALTIME_SWITCH_SECONDS, fixed_rate_run
+from loadtest.report import csv_read
 from loadtest.stack import ROOT, realtime_allowed
 
 COLD_SECONDS = 0.3
@@ -49,6 +50,17 @@ def test_the_warmup_is_counted_but_left_out_of_the_latencies(warming_server):
     assert report["warmup_s"] == 1.0
     # The slow first answers (and the queue behind them) are all in the warm-up second.
     assert report["max_ms"] < COLD_DELAY * 1000
+
+
+def test_every_request_goes_in_the_csv_in_the_order_it_was_due(warming_server, tmp_path):
+    fixed_rate_run(warming_server, rate=100, seconds=0.5, warmup=0.5,
+                   csv_path=tmp_path / "requests.csv")
+    records = csv_read(tmp_path / "requests.csv")
+    assert len(records) == 100 and {r.status for r in records} == {201}
+    starts = [r.start_time for r in records]
+    assert starts == sorted(starts) and 0.9 <= starts[-1] - starts[0] <= 1.1
+    # The slow answers of the first 0.3 s are there too.
+    assert max(r.latency_ms for r in records) >= COLD_DELAY * 1000
 
 
 def test_without_a_warmup_the_slow_start_is_in_the_latencies(warming_server):
