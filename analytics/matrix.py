@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.arrays import grown
+from analytics.arrays import grown, resident_zeros
 from analytics.best_stores import BestStores
 from analytics.matrix_snapshot import MatrixSnapshot
 from analytics.ranking import ranked, top_n, top_positions
@@ -103,7 +103,7 @@ class Matrix:
                         self._store_ids = grown(self._store_ids, index * 2)
                     self._store_ids[index] = store_id
                     self._row_locks.append(threading.Lock())
-                    self._rows.append(_held_zeros(self._reserved))
+                    self._rows.append(resident_zeros(self._reserved))
                     self._leaders.append(np.zeros(0, dtype=np.int64))
                     self._last_leader.append((0, 0))
                     self._store_index[store_id] = index
@@ -127,7 +127,7 @@ class Matrix:
                 with self._row_locks[index]:
                     row = self._rows[index]
                     if row.size < items:
-                        wider = _held_zeros(items, row.dtype)
+                        wider = resident_zeros(items, row.dtype)
                         wider[: row.size] = row
                         self._rows[index] = wider
 
@@ -288,9 +288,3 @@ class Matrix:
             best_stores, matrix._item_ids.size, matrix._rows, matrix._store_ids[: len(rows)],
             matrix._items)
         return matrix
-
-
-def _held_zeros(size: int, dtype: np.dtype = np.dtype(np.int32)) -> np.ndarray:
-    # np.zeros maps pages the OS fills in at first write, so a reserved row would still grow
-    # the process while its store sells; writing the zeros holds the memory now.
-    return np.full(size, 0, dtype=dtype)

@@ -1,11 +1,14 @@
 """The counter matrix against brute force: random data, ties, growth, overflow, concurrency."""
 import random
+import subprocess
+import sys
 import threading
 import tracemalloc
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
+from analytics.config import ROOT
 from analytics.matrix import INT32_MAX, Matrix
 from analytics.ranking import top_n
 from analytics.tests import brute
@@ -90,6 +93,24 @@ def test_a_reserved_matrix_takes_its_memory_at_each_stores_first_sale():
         tracemalloc.stop()
     assert later <= first_sales * 1.05, (first_sales, later)
     assert first_sales >= stores * items * 4
+
+
+def test_reserved_zeros_are_resident_at_once():
+    # What make soak measures is the resident size, which np.zeros' pages join only when
+    # written. In a process of its own: here, freed memory the allocator kept could serve it.
+    probe = (
+        "import os\n"
+        "from analytics.arrays import resident_zeros\n"
+        "def resident():\n"
+        "    return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
+        "before = resident()\n"
+        "held = resident_zeros(16 << 20)\n"
+        "print(resident() - before, held.nbytes, int(held.any()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    grew, size, nonzero = map(int, out.split())
+    assert grew >= 0.9 * size and not nonzero
 
 
 def test_it_widens_a_row_instead_of_overflowing_int32():
