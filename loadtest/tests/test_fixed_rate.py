@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from loadtest.fixed_rate import REALTIME_SWITCH_SECONDS, fixed_rate_run
+from loadtest.fixed_rate import fixed_rate_run
 from loadtest.report import csv_read
 from loadtest.stack import ROOT, realtime_allowed
 
@@ -33,10 +33,15 @@ class _WarmingUp(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the client opens a connection per store at once
+    daemon_threads = True
+
+
 @pytest.fixture
 def warming_server():
     _WarmingUp.started = time.monotonic()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _WarmingUp)
+    server = _Server(("127.0.0.1", 0), _WarmingUp)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -73,10 +78,10 @@ def test_without_a_warmup_the_slow_start_is_in_the_latencies(warming_server):
 def test_the_realtime_client_runs_under_sched_rr(warming_server, tmp_path):
     code = ("import os, sys; from loadtest import fixed_rate; "
             "code = fixed_rate.main(sys.argv[1:]); "
-            "print('policy', os.sched_getscheduler(0) == os.SCHED_RR, sys.getswitchinterval()); "
+            "print('policy', os.sched_getscheduler(0) == os.SCHED_RR); "
             "sys.exit(code)")
     result = subprocess.run([sys.executable, "-c", code, "--host", warming_server, "--rate", "50",
                              "--seconds", "0.5", "--warmup", "0.5", "--realtime"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert f"policy True {REALTIME_SWITCH_SECONDS}" in result.stdout
+    assert "policy True" in result.stdout
