@@ -107,12 +107,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # gunicorn serves the admin's and the API docs' static files itself; no web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own, skipped on the JSON API's paths (purchases/page_middleware.py).
+    "purchases.page_middleware.PageSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "purchases.page_middleware.PageCsrfViewMiddleware",
+    "purchases.page_middleware.PageAuthenticationMiddleware",
+    "purchases.page_middleware.PageMessageMiddleware",
+    "purchases.page_middleware.PageXFrameOptionsMiddleware",
 ]
 # Messages (the admin's) kept in the session: the default also reads a signed cookie, and
 # builds its signer on every request, purchases included.
