@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from loadtest.bench_admin import admin_table
+from loadtest.fixed_rate import STORES
 
 HISTORY_START = "<!-- history: kept by hand across runs -->"
 HISTORY_END = "<!-- /history -->"
@@ -115,7 +116,8 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
         fixed = bench["latency"]
         lines += ["## Latency under arrivals at a fixed rate (open loop)", "",
                   f"Durable mode; purchases sent at {fixed['accepted_rps']:,.0f}/s, evenly spaced "
-                  "(half the durable end-to-end rate above), over 10 kept-alive connections; "
+                  f"(half the durable end-to-end rate above), over {STORES} kept-alive connections, "
+                  "one per store; "
                   "each latency counts from when the purchase was due, so waiting for a free "
                   "connection counts too (`loadtest/fixed_rate.py`). The first "
                   f"{fixed.get('warmup_s', 0):g} s, on processes just started, are sent the "
