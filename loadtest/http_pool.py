@@ -121,11 +121,11 @@ class ConnectionPool:
                 next_due += 1
             while backlog and idle:
                 connection, index = idle.popleft(), backlog.popleft()
+                in_flight.add(connection)
                 try:
                     self._send(connection, index, requests[index])
-                    in_flight.add(connection)
                 except (OSError, h11.ProtocolError):
-                    yield self._failed(connection, index, dues, idle)
+                    yield self._settle(connection, False, dues, idle, in_flight)
             wait = dues[next_due] - time.monotonic() if next_due < len(requests) else (
                 EXPIRY_CHECK_SECONDS)
             for key, _ in self._ready(wait):
@@ -134,17 +134,14 @@ class ConnectionPool:
                     if not connection.receive():
                         continue
                 except (OSError, h11.ProtocolError):
-                    in_flight.discard(connection)
-                    yield self._failed(connection, connection.index, dues, idle)
+                    yield self._settle(connection, False, dues, idle, in_flight)
                     continue
-                in_flight.discard(connection)
-                yield self._answered(connection, dues, idle)
+                yield self._settle(connection, True, dues, idle, in_flight)
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + EXPIRY_CHECK_SECONDS
                 for connection in [c for c in in_flight
                                    if next_check - c.sent_at > self.timeout + 1]:
-                    in_flight.discard(connection)
-                    yield self._failed(connection, connection.index, dues, idle)
+                    yield self._settle(connection, False, dues, idle, in_flight)
 
     def _ready(self, wait: float) -> list:
         """epoll's own timeout is whole milliseconds (an arrival would go out up to 1 ms
@@ -161,25 +158,22 @@ class ConnectionPool:
         connection.send(request, self.host_header)
         self._selector.register(connection.sock, selectors.EVENT_READ, connection)
 
-    def _answered(self, connection: _Connection, dues: list[float], idle: deque) -> Answer:
-        done = time.monotonic()
-        self._selector.unregister(connection.sock)
-        answer = Answer(connection.index, dues[connection.index],
-                        done - dues[connection.index], connection.status)
+    def _settle(self, connection: _Connection, answered: bool, dues: list[float],
+                idle: deque, in_flight: set) -> Answer:
+        """The answer of connection's request, or its failure (status 0); the connection
+        goes back to the idle ones, broken ones closed to be opened at their next request."""
+        index = connection.index
+        answer = Answer(index, dues[index], time.monotonic() - dues[index],
+                        connection.status if answered else 0)
+        in_flight.discard(connection)
+        if connection.sock is not None and connection.sock.fileno() in self._selector.get_map():
+            self._selector.unregister(connection.sock)
         try:
-            connection.ready_for_next()
+            if answered:
+                connection.ready_for_next()
+            else:
+                connection.close()
         except OSError:
-            connection.close()  # opened again at its next request
+            connection.close()
         idle.append(connection)
         return answer
-
-    def _failed(self, connection: _Connection, index: int, dues: list[float],
-                idle: deque) -> Answer:
-        if connection.sock is not None:
-            try:
-                self._selector.unregister(connection.sock)
-            except KeyError:  # it broke before it was registered
-                pass
-        connection.close()  # opened again at its next request
-        idle.append(connection)
-        return Answer(index, dues[index], time.monotonic() - dues[index], 0)
