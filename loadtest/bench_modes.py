@@ -85,12 +85,14 @@ def fixed_rate_load(base: str, out: Path, rate: float, seconds: float) -> dict:
 
 def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
              sample_depth: bool = False, query_rate: float | None = None,
-             realtime: bool = False, fixed_rate: tuple[float, float] | None = None) -> dict:
+             realtime: bool = False, fixed_rate: tuple[float, float] | None = None,
+             web_realtime: bool = False) -> dict:
     """One run: start what it needs, run the day, wait for the drain, count losses.
 
     query_rate: analytics starts on a full 100,000 x 1,024 matrix and a client measures
     top-N latency at that rate while the day runs. realtime: analytics and that client run at
     real-time priority. fixed_rate: (purchases/s, seconds) sent open loop instead of the day.
+    web_realtime: the web that takes the purchases runs at real-time priority.
     """
     amqp_url = f"{AMQP}/{VHOST}"
     env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}",
@@ -113,7 +115,7 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
                                                  realtime=realtime)
             processes.append(analytics)
         web_env = {**env, **({"ANALYTICS_ADDRESS": address} if address else {})}
-        web, base = web_start(web_env, out / "logs")
+        web, base = web_start(web_env, out / "logs", realtime=web_realtime)
         processes.append(web)
         read_web = None
         if query_rate and address:

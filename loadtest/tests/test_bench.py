@@ -61,6 +61,21 @@ def test_the_query_table_shows_each_priority_at_rest_and_under_ingest():
     assert "real-time priority |" not in text
 
 
+def test_the_latency_table_shows_the_web_at_each_priority():
+    fixed = {**RESULT, "accepted_rps": 480.0, "successful": 30000, "failed": 2, "median_ms": 4.2,
+             "p99_ms": 24.6, "max_ms": 61.0, "warmup_s": 5.0}
+    realtime = {**fixed, "failed": 0, "median_ms": 3.1, "p99_ms": 10.4, "max_ms": 27.2}
+    bench = {"machine": HOST, "command": "make bench", "modes": {}, "latency": fixed,
+             "latency_web_realtime": realtime}
+    text = bench_report.markdown(bench, "", {})
+    assert "purchases sent at 480/s" in text
+    assert "| ordinary | 30,002 | 2 | 4.2 | 24.6 | 61.0 | 0 | 0 |" in text
+    assert "| real-time | 30,000 | 0 | 3.1 | 10.4 | 27.2 | 0 | 0 |" in text
+    text = bench_report.markdown({**bench, "latency_web_realtime": None}, "", {})
+    assert "| ordinary | 30,002 |" in text
+    assert "| real-time |" not in text  # no chrt, or not allowed here
+
+
 def test_a_rerun_keeps_the_hand_kept_history_and_replaces_the_rest():
     bench = {"machine": HOST, "command": "make bench", "modes": {"durable": RESULT}}
     history = (f"{bench_report.HISTORY_START}\n## Steps\n- pipelined confirms: +10%\n"
