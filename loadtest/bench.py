@@ -10,8 +10,8 @@ inside the request); the durable run also samples the queue depth. sweep: durabl
 32 to 1,024 stores. latency: durable mode under arrivals spread evenly in time (open loop,
 loadtest/fixed_rate.py) at half the durable end-to-end rate just measured; once at ordinary
 priority, once with the web at real-time priority. queries: top-N latency over gRPC and REST
-while the durable day runs, analytics holding 100,000 items x 1,024 stores; once at ordinary priority, once with analytics
-and the query client at real-time priority. admin: the staff's purchase list, its filters and
+while the durable day runs, analytics holding 100,000 items x 1,024 stores; once at ordinary
+priority, once with analytics and the query client at real-time priority. admin: the staff's purchase list, its filters and
 a search by purchase ID on 10 million purchases (loadtest/bench_admin.py), p95 against 300 ms.
 Each run gets a fresh database and vhost.
 """

@@ -137,12 +137,13 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
                   "each latency counts from when the purchase was due, so waiting for a free "
                   "connection counts too (`loadtest/fixed_rate.py`). The first "
                   f"{fixed.get('warmup_s', 0):g} s, on processes just started, are sent the "
-                  "same way but left out of the latencies; the counts include them. Twice: with "
-                  "every process at ordinary priority, sharing the two cores, then with the web "
-                  "at real-time priority (`chrt --rr 10`), ahead of the broker, worker, analytics "
-                  "and database on the CPU as when it has hosts of its own (`deploy.yml`); the "
-                  "client runs at real-time priority in both, as on the stores' own machines.", "",
-                  *latency_table(bench), ""]
+                  "same way but left out of the latencies; the counts include them."
+                  + (" Twice: with every process at ordinary priority, sharing the two cores, "
+                     "then with the web at real-time priority (`chrt --rr 10`), ahead of the "
+                     "broker, worker, analytics and database on the CPU as when it has hosts of "
+                     "its own (`deploy.yml`); the client runs at real-time priority in both, as "
+                     "on the stores' own machines." if bench.get("latency_web_realtime") else ""),
+                  "", *latency_table(bench), ""]
     if bench.get("sweep"):
         lines += ["## Durable mode against the number of stores", "", *sweep_table(bench["sweep"]),
                   "", f"![throughput and latency against stores]({plots['sweep']})", ""]

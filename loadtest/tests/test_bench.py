@@ -71,9 +71,11 @@ def test_the_latency_table_shows_the_web_at_each_priority():
     assert "purchases sent at 480/s" in text
     assert "| ordinary | 30,002 | 2 | 4.2 | 24.6 | 61.0 | 0 | 0 |" in text
     assert "| real-time | 30,000 | 0 | 3.1 | 10.4 | 27.2 | 0 | 0 |" in text
+    assert "then with the web at real-time priority" in text
     text = bench_report.markdown({**bench, "latency_web_realtime": None}, "", {})
     assert "| ordinary | 30,002 |" in text
     assert "| real-time |" not in text  # no chrt, or not allowed here
+    assert "real-time priority (`chrt" not in text
 
 
 def test_a_rerun_keeps_the_hand_kept_history_and_replaces_the_rest():
