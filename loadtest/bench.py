@@ -11,8 +11,9 @@ inside the request); the durable run also samples the queue depth. sweep: durabl
 loadtest/fixed_rate.py) at half the durable end-to-end rate just measured; once at ordinary
 priority, once with the web at real-time priority. queries: top-N latency over gRPC and REST
 while the durable day runs, analytics holding 100,000 items x 1,024 stores; once at ordinary
-priority, once with analytics and the query client at real-time priority. admin: the staff's purchase list, its filters and
-a search by purchase ID on 10 million purchases (loadtest/bench_admin.py), p95 against 300 ms.
+priority, once with analytics and the query client at real-time priority. admin: the staff's
+purchase list, its filters and a search by purchase ID on 10 million purchases
+(loadtest/bench_admin.py), p95 against 300 ms.
 Each run gets a fresh database and vhost.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from loadtest import bench_report
+from loadtest import bench_plots, bench_report
 from loadtest.bench_admin import admin_bench
 from loadtest.bench_figures import depth_summary
 from loadtest.bench_modes import MODES, READ_WEB_THREADS, RESULTS, mode_run
@@ -48,14 +49,14 @@ def write_outputs(bench: dict, full: bool) -> Path:
     plots_dir = PLOTS if full else RESULTS / "bench"
     plots_dir.mkdir(parents=True, exist_ok=True)
     plots = {}
-    for key, draw in (("sweep", bench_report.sweep_plot), ("queries", bench_report.queries_plot)):
+    for key, draw in (("sweep", bench_plots.sweep_plot), ("queries", bench_plots.queries_plot)):
         if bench.get(key):
             path = plots_dir / f"{key}.png"
             draw(bench[key], path)
             plots[key] = os.path.relpath(path, ROOT)
     if bench.get("depth"):
         path = plots_dir / "depth.png"
-        bench_report.depth_plot(bench["depth"]["samples"], path)
+        bench_plots.depth_plot(bench["depth"]["samples"], path)
         plots["depth"] = os.path.relpath(path, ROOT)
     committed = ROOT / "BENCHMARKS.md"
     history = bench_report.history_kept(committed.read_text() if committed.exists() else "")

@@ -38,4 +38,3 @@ class PageAuthenticationMiddleware(_PagesOnly, AuthenticationMiddleware):
 
 class PageMessageMiddleware(_PagesOnly, MessageMiddleware):
     pass
-

@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from analytics.checkpoint import checkpoint_load
-from loadtest import bench_report
+from loadtest import bench_plots, bench_report
 from loadtest.bench_figures import depth_summary, losses
 from loadtest.cpu import CpuMeter, machine_cpu, tree_cpu
 from loadtest.preload import matrix_preload
@@ -90,12 +90,12 @@ def test_a_rerun_keeps_the_hand_kept_history_and_replaces_the_rest():
 
 def test_it_draws_the_sweep_depth_and_query_plots(tmp_path):
     sweep = [{**RESULT, "stores": n} for n in (32, 64, 128)]
-    bench_report.sweep_plot(sweep, tmp_path / "sweep.png")
+    bench_plots.sweep_plot(sweep, tmp_path / "sweep.png")
     depth = depth_summary([{"t": 0.5, "db_ready": 3, "analytics_backlog": 10},
                            {"t": 1.0, "db_ready": 0, "analytics_backlog": 2}])
     assert (depth["max_db_ready"], depth["max_analytics_backlog"]) == (3, 10)
-    bench_report.depth_plot(depth["samples"], tmp_path / "depth.png")
-    bench_report.queries_plot(QUERIES, tmp_path / "queries.png")
+    bench_plots.depth_plot(depth["samples"], tmp_path / "depth.png")
+    bench_plots.queries_plot(QUERIES, tmp_path / "queries.png")
     for name in ("sweep", "depth", "queries"):
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
 
