@@ -6,8 +6,13 @@ waits. Such calls run on native threads, which gevent leaves unpatched for this 
 """
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
+
+_lock = threading.Lock()
+_executors: dict[tuple[int, str], Executor] = {}  # by pid: threads do not survive a fork
 
 
 def gevent_patched() -> bool:
@@ -24,3 +29,12 @@ def native_executor(max_workers: int, thread_name_prefix: str) -> Executor:
 
         return NativeThreadPoolExecutor(max_workers=max_workers)
     return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+
+
+def process_native_executor(name: str, max_workers: int) -> Executor:
+    """This process's native_executor called name, made on first use (after gunicorn forks)."""
+    key = (os.getpid(), name)
+    with _lock:
+        if key not in _executors:
+            _executors[key] = native_executor(max_workers, name)
+        return _executors[key]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Executor, TimeoutError as FutureTimeout
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
 from django.conf import settings
@@ -12,14 +12,13 @@ from django.db import connection
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from purchases.broker.publishing import broker_check
-from purchases.greenlets import native_executor
+from purchases.greenlets import process_native_executor
 
 ANALYTICS_DEADLINE_SECONDS = 0.5
 # In queue mode the database is only reported; an unreachable host must not slow the answer.
 DATABASE_REPORT_DEADLINE_SECONDS = 1.0
 _channels: dict[tuple[int, str], grpc.Channel] = {}
 _per_process_lock = threading.Lock()
-_executors: dict[int, Executor] = {}
 
 
 def _channel(address: str) -> grpc.Channel:
@@ -50,12 +49,9 @@ def _database_check_closing() -> str | None:
 
 def database_report() -> str | None:
     """database_check() with a deadline, run beside the request."""
-    with _per_process_lock:
-        executor = _executors.get(os.getpid())
-        if executor is None:
-            # Native threads: under gevent, a database that does not answer would hold
-            # every request of the process for the connect timeout.
-            executor = _executors[os.getpid()] = native_executor(2, "healthz")
+    # Native threads: under gevent, a database that does not answer would hold every
+    # request of the process for the connect timeout.
+    executor = process_native_executor("healthz", 2)
     try:
         return executor.submit(_database_check_closing).result(DATABASE_REPORT_DEADLINE_SECONDS)
     except FutureTimeout:

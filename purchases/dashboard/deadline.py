@@ -14,13 +14,13 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from purchases.greenlets import native_executor
+from purchases.greenlets import process_native_executor
 
 # More than a poll's reads, so that one stuck read never queues the others behind it.
 THREADS = 12
 ERROR_CHARS = 200
 _lock = threading.Lock()
-_executors: dict[tuple[int, bool], Executor] = {}
+_executors: dict[int, Executor] = {}
 _running: dict[tuple[int, str], Future] = {}
 
 
@@ -41,14 +41,15 @@ def _timed(read: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def _executor(native: bool) -> Executor:
-    # Keyed by pid: threads do not survive a gunicorn fork. Under gevent the plain pool's
-    # threads are greenlets, right for reads through patched sockets; a read through a C
-    # driver (mysqlclient) needs a native thread, or it would hold the whole process.
-    key = (os.getpid(), native)
-    if key not in _executors:
-        _executors[key] = native_executor(THREADS, "dashboard-db") if native else \
-            ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="dashboard")
-    return _executors[key]
+    # Under gevent the plain pool's threads are greenlets, right for reads through patched
+    # sockets; a read through a C driver (mysqlclient) needs a native thread, or it would hold
+    # the whole process.
+    if native:
+        return process_native_executor("dashboard-db", THREADS)
+    pid = os.getpid()  # threads do not survive a gunicorn fork
+    if pid not in _executors:
+        _executors[pid] = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="dashboard")
+    return _executors[pid]
 
 
 def _submit(name: str, read: Callable[[], Any], native: bool) -> Future:
