@@ -79,7 +79,7 @@ def purchases_stream(base: str, count: int, *, threads: int = 8, seed: int = 1,
         return list(pool.map(run, range(count)))
 
 
-def _connect(database_url: str):
+def database_connect(database_url: str):
     parts = urllib.parse.urlsplit(database_url)
     if parts.scheme == "sqlite":
         return sqlite3.connect(parts.path)
@@ -90,7 +90,7 @@ def _connect(database_url: str):
 
 def database_purchases(database_url: str) -> dict[str, Sent]:
     """Every purchase in the database with its items, read straight from the tables."""
-    connection = _connect(database_url)
+    connection = database_connect(database_url)
     try:
         cursor = connection.cursor()
         cursor.execute("SELECT id, purchase_id, store_id, customer_id, date FROM purchases_purchase")

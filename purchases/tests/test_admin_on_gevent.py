@@ -1,0 +1,109 @@
+"""The admin in a gevent web process (queue mode): its database waits hold no purchase.
+
+mysqlclient blocks in C, which under gevent holds every greenlet of the process; the admin's
+requests run on native threads (purchases/admin_threads.py).
+"""
+import http.client
+import http.cookies
+import random
+import re
+from collections.abc import Iterator
+import threading
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+from purchases.admin_threads import ADMIN_PREFIX
+from purchases.tests.helpers import database_connect, purchase_post, purchase_random, wait_until
+
+LIST = "/admin/purchases/purchase/"
+
+
+def test_the_prefix_is_where_the_urls_put_the_admin():
+    from django.urls import reverse
+
+    assert reverse("admin:index") == ADMIN_PREFIX
+    assert LIST.startswith(ADMIN_PREFIX)
+
+
+@pytest.fixture
+def staff(stack, django_user_model) -> Iterator[requests.Session]:
+    """A staff member logged in through the admin's form on a gevent web of one process."""
+    django_user_model.objects.create_superuser("staff", password="a long passphrase")
+    stack.start_web(WEB_CONCURRENCY="1")  # the admin and the purchases in one process
+    session = requests.Session()
+    form = session.get(f"{stack.base}/admin/login/", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": "staff",
+                                   "password": "a long passphrase", "next": LIST})
+    status, cookies = _post_body_apart(stack.base, f"/admin/login/?next={LIST}", body.encode(),
+                                       {**session.cookies.get_dict()})
+    assert status == 302 and "sessionid" in cookies, (status, cookies)
+    session.cookies.update(cookies)
+    page = session.get(f"{stack.base}{LIST}", timeout=30)
+    assert page.status_code == 200 and "Select purchase to view" in page.text
+    yield session
+    session.close()  # a kept-alive connection would hold the web's graceful stop
+
+
+def _post_body_apart(base: str, path: str, body: bytes, cookies: dict[str, str]):
+    """A form POST whose body reaches the web after its headers, as over a real network;
+    (status, cookies set)."""
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.putrequest("POST", path)
+        for name, value in {"Content-Type": "application/x-www-form-urlencoded",
+                            "Content-Length": str(len(body)), "Referer": f"{base}/admin/login/",
+                            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        time.sleep(0.2)  # the request runs on the headers alone and reads the body as it comes
+        connection.send(body)
+        response = connection.getresponse()
+        response.read()
+        jar = http.cookies.SimpleCookie()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            jar.load(header)
+        return response.status, {name: morsel.value for name, morsel in jar.items()}
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_a_purchase_is_answered_while_an_admin_page_waits_on_the_database(stack, staff):
+    locker = database_connect(stack.database_url)
+    locker.cursor().execute("LOCK TABLES django_session WRITE")  # the admin's first query waits
+    waiting: dict[str, requests.Response] = {}
+    admin = threading.Thread(target=lambda: waiting.update(
+        response=staff.get(f"{stack.base}{LIST}", timeout=60)))
+    try:
+        admin.start()
+        wait_until(lambda: _session_read_waits(stack.database_url), 10,
+                   "the admin's request waiting for the locked session table")
+        started = time.monotonic()
+        sent = [purchase_post(requests.Session(), stack.base, purchase_random(random.Random(n)))
+                for n in range(5)]
+        answered_in = time.monotonic() - started
+        assert [s.status for s in sent] == [201] * 5
+        assert answered_in < 5, answered_in
+        assert admin.is_alive(), "the admin's request did not wait for the lock"
+    finally:
+        locker.cursor().execute("UNLOCK TABLES")
+        locker.close()
+    admin.join(30)
+    assert waiting["response"].status_code == 200
+    assert "Select purchase to view" in waiting["response"].text
+
+
+def _session_read_waits(database_url: str) -> bool:
+    connection = database_connect(database_url)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT COUNT(*) FROM information_schema.processlist "
+                       "WHERE state LIKE 'Waiting for table%%' AND info LIKE '%%django_session%%'")
+        return cursor.fetchone()[0] > 0
+    finally:
+        connection.close()
