@@ -107,8 +107,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # gunicorn serves the admin's and the API docs' static files itself; no web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Under gevent the admin's requests, which wait on MySQL, run on native threads from here.
-    "purchases.admin_threads.AdminOnNativeThreadsMiddleware",
+    # Under gevent the admin and the dashboard page, which wait on MySQL, run on native threads.
+    "purchases.page_threads.PagesOnNativeThreadsMiddleware",
     # Sessions, logins and messages: Django's own, skipped on the JSON API's paths
     # (purchases/page_middleware.py). CSRF and framing stay by their names for every path:
     # `check --deploy` looks for them by name, and an API answer keeps X-Frame-Options.

@@ -15,6 +15,8 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from purchases.page_threads import on_page_thread
+
 SALT = "tigle.dashboard.access"
 TOKEN_HEADER = "X-Dashboard-Token"
 TOKEN_SECONDS = 300
@@ -45,9 +47,14 @@ def token_valid(request: HttpRequest) -> bool:
     return bool(mark) and constant_time_compare(claims.get("session", ""), mark)
 
 
+def _staff(request: HttpRequest) -> bool:
+    return request.user.is_active and request.user.is_staff
+
+
 def staff_logged_in(request: HttpRequest) -> bool:
-    """The admin's own check, against the database; LoginUncheckable when it is down."""
+    """The admin's own check, against the database (from a native thread under gevent);
+    LoginUncheckable when it is down."""
     try:
-        return request.user.is_active and request.user.is_staff
+        return on_page_thread(_staff, request)
     except DatabaseError as exc:
         raise LoginUncheckable(str(exc)) from None

@@ -1,7 +1,8 @@
-"""The admin in a gevent web process (queue mode): its database waits hold no purchase.
+"""The admin and the dashboard in a gevent web process (queue mode): their database waits
+hold no purchase.
 
-mysqlclient blocks in C, which under gevent holds every greenlet of the process; the admin's
-requests run on native threads (purchases/admin_threads.py).
+mysqlclient blocks in C, which under gevent holds every greenlet of the process; the pages
+that read the database run it on native threads (purchases/page_threads.py).
 """
 import http.client
 import http.cookies
@@ -15,16 +16,17 @@ import urllib.parse
 import pytest
 import requests
 
-from purchases.admin_threads import ADMIN_PREFIX
+from purchases.page_threads import ADMIN_PREFIX, DASHBOARD_PAGE
 from purchases.tests.helpers import database_connect, purchase_post, purchase_random, wait_until
 
 LIST = "/admin/purchases/purchase/"
 
 
-def test_the_prefix_is_where_the_urls_put_the_admin():
+def test_the_paths_are_where_the_urls_put_the_pages():
     from django.urls import reverse
 
     assert reverse("admin:index") == ADMIN_PREFIX
+    assert reverse("dashboard") == DASHBOARD_PAGE
     assert LIST.startswith(ADMIN_PREFIX)
 
 
@@ -73,37 +75,43 @@ def _post_body_apart(base: str, path: str, body: bytes, cookies: dict[str, str])
 
 
 @pytest.mark.slow
-def test_a_purchase_is_answered_while_an_admin_page_waits_on_the_database(stack, staff):
+def test_purchases_are_answered_while_the_pages_wait_on_the_database(stack, staff):
     locker = database_connect(stack.database_url)
-    locker.cursor().execute("LOCK TABLES django_session WRITE")  # the admin's first query waits
-    waiting: dict[str, requests.Response] = {}
-    admin = threading.Thread(target=lambda: waiting.update(
-        response=staff.get(f"{stack.base}{LIST}", timeout=60)))
+    locker.cursor().execute("LOCK TABLES django_session WRITE")  # the pages' first query waits
+    pages = {"admin": LIST, "dashboard": DASHBOARD_PAGE, "poll": "/dashboard/data"}
+    answers: dict[str, requests.Response] = {}
+    waiting = [threading.Thread(target=lambda name=name, path=path: answers.update(
+        {name: requests.get(f"{stack.base}{path}", cookies=staff.cookies, timeout=60)}))
+        for name, path in pages.items()]
     try:
-        admin.start()
-        wait_until(lambda: _session_read_waits(stack.database_url), 10,
-                   "the admin's request waiting for the locked session table")
+        for page in waiting:
+            page.start()
+        wait_until(lambda: _session_reads_waiting(stack.database_url) == len(pages), 10,
+                   "each page waiting for the locked session table")
         started = time.monotonic()
         sent = [purchase_post(requests.Session(), stack.base, purchase_random(random.Random(n)))
                 for n in range(5)]
         answered_in = time.monotonic() - started
         assert [s.status for s in sent] == [201] * 5
         assert answered_in < 5, answered_in
-        assert admin.is_alive(), "the admin's request did not wait for the lock"
+        assert all(page.is_alive() for page in waiting), "a page did not wait for the lock"
     finally:
         locker.cursor().execute("UNLOCK TABLES")
         locker.close()
-    admin.join(30)
-    assert waiting["response"].status_code == 200
-    assert "Select purchase to view" in waiting["response"].text
+    for page in waiting:
+        page.join(30)
+    assert {name: answer.status_code for name, answer in answers.items()} == {
+        "admin": 200, "dashboard": 200, "poll": 200}
+    assert "Select purchase to view" in answers["admin"].text
+    assert "counted" in answers["poll"].json()
 
 
-def _session_read_waits(database_url: str) -> bool:
+def _session_reads_waiting(database_url: str) -> int:
     connection = database_connect(database_url)
     try:
         cursor = connection.cursor()
         cursor.execute("SELECT COUNT(*) FROM information_schema.processlist "
                        "WHERE state LIKE 'Waiting for table%%' AND info LIKE '%%django_session%%'")
-        return cursor.fetchone()[0] > 0
+        return cursor.fetchone()[0]
     finally:
         connection.close()

@@ -1,0 +1,56 @@
+"""The pages that read the database in their request, on native threads in a gevent web.
+
+The admin and the dashboard's page check their login (session and user) and the admin runs
+its queries inside the request, and mysqlclient blocks in C: under gevent one slow query
+would hold every purchase of the process, and past gunicorn's timeout get the process killed
+with them. Here such a request (its session, login, queries and template) runs on a native
+thread while the greenlets go on; only reading its body and writing its answer, which use
+the client's socket, stay on the greenlet. Under gthread it all runs as it is.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import close_old_connections
+
+from purchases.greenlets import gevent_patched, process_native_executor
+
+ADMIN_PREFIX = "/admin/"
+DASHBOARD_PAGE = "/dashboard/"  # not its JSON sample: its reads have native threads of their own
+# Staff are few; a request past these waits its turn, the purchases do not.
+THREADS = 4
+
+T = TypeVar("T")
+
+
+def _closing_connections(call: Callable[..., T], *args) -> T:
+    # Django closes a request's connections from the thread that started it; these threads
+    # keep their own, so each call here closes its thread's at both ends as Django would.
+    close_old_connections()
+    try:
+        return call(*args)
+    finally:
+        close_old_connections()
+
+
+def on_page_thread(call: Callable[..., T], *args) -> T:
+    """call(*args) on a native thread under gevent, waited for by this greenlet alone."""
+    if not gevent_patched():
+        return call(*args)
+    threads = process_native_executor("pages", THREADS)
+    return threads.submit(_closing_connections, call, *args).result()
+
+
+class PagesOnNativeThreadsMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if not gevent_patched() or not (path.startswith(ADMIN_PREFIX) or path == DASHBOARD_PAGE):
+            return self.get_response(request)
+        # The body is read here, on the greenlet, and kept by Django: it comes through gevent's
+        # socket, which a native thread may not wait on ("Cannot switch to a different thread").
+        request.body
+        return on_page_thread(self.get_response, request)
