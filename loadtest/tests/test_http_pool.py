@@ -1,6 +1,7 @@
 """loadtest/http_pool.py against real local HTTP servers: keep-alive, waits, failures."""
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,10 +72,21 @@ def test_a_connection_the_server_drops_fails_that_request_only(server):
     assert [a.status for a in answers] == [201, 0, 201, 201]
 
 
-def test_a_refused_connection_fails_each_request_without_stopping_the_run(server):
-    with ConnectionPool("127.0.0.1", server, 1, timeout=5) as pool:
-        pool._connections[0].close()
-        pool._connections[0].address = ("127.0.0.1", 1)  # nothing listens there
+def test_a_refused_connection_fails_each_request_without_stopping_the_run():
+    """A server that takes the pool's connection, drops it and stops listening: the first
+    request fails on the dropped connection, the second as its new one is refused."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    gone = threading.Event()
+
+    def take_one_then_stop() -> None:
+        accepted, _ = listener.accept()
+        accepted.close()
+        listener.close()
+        gone.set()
+
+    threading.Thread(target=take_one_then_stop, daemon=True).start()
+    with ConnectionPool("127.0.0.1", listener.getsockname()[1], 1, timeout=5) as pool:
+        assert gone.wait(5)
         answers = list(pool.run_at([Request("/fast", b"{}", 1)] * 2,
                                    [time.monotonic(), time.monotonic()]))
     assert [a.status for a in answers] == [0, 0]
