@@ -52,5 +52,7 @@ class PagesOnNativeThreadsMiddleware:
             return self.get_response(request)
         # The body is read here, on the greenlet, and kept by Django: it comes through gevent's
         # socket, which a native thread may not wait on ("Cannot switch to a different thread").
+        # Whole, so past DATA_UPLOAD_MAX_MEMORY_SIZE it is refused (400): these pages take no
+        # file uploads.
         request.body
         return on_page_thread(self.get_response, request)
