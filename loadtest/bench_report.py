@@ -94,14 +94,14 @@ LATENCY_RUNS = (("latency", "ordinary"), ("latency_web_realtime", "real-time"))
 
 
 def latency_table(bench: dict) -> list[str]:
-    lines = ["| web priority | sent | failed | p50 ms | p99 ms | max ms | lost | duplicated |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| web priority | sent | failed | p50 ms | p99 ms | max ms | lost | duplicated "
+             "| speed check s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, priority in LATENCY_RUNS:
         if bench.get(key):
             r = bench[key]
             lines.append(f"| {priority} | {r['successful'] + r['failed']:,} | {r['failed']} | "
                          f"{r['median_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | "
-                         f"{r['lost']} | {r['duplicates']} |")
+                         f"{r['lost']} | {r['duplicates']} | {r.get('calibration_s', '-')} |")
     return lines
 
 
@@ -114,7 +114,7 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
         f"({host['cpu']}), {host['memory_gib']} GiB, Python {host['python']}; MariaDB, RabbitMQ, "
         "web (gunicorn), worker, analytics and the Locust client all on this one machine. "
         f"CPU speed check: `sum(range(10**7))` took {host.get('calibration_s', '-')} s "
-        "(machines of this kind have measured 0.09 to 0.26 s: compare runs only with that in "
+        "(machines of this kind have measured 0.09 to 0.34 s: compare runs only with that in "
         "mind). Raw figures: `results/bench.json`; each run's report, CSV, logs and charts: "
         "`results/bench/`.", "",
         f"## Write modes, {results[0]['stores'] if results else '-'} stores, the same Locust day", "",
@@ -141,7 +141,9 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
                      "then with the web at real-time priority (`chrt --rr 10`), ahead of the "
                      "broker, worker, analytics and database on the CPU as when it has hosts of "
                      "its own (`deploy.yml`); the client runs at real-time priority in both, as "
-                     "on the stores' own machines." if bench.get("latency_web_realtime") else ""),
+                     "on the stores' own machines." if bench.get("latency_web_realtime") else "")
+                  + " Latencies in milliseconds grow as the machine slows: each run's speed "
+                  "check (as above) is in its row.",
                   "", *latency_table(bench), ""]
     if bench.get("sweep"):
         lines += ["## Durable mode against the number of stores", "", *sweep_table(bench["sweep"]),

@@ -63,14 +63,15 @@ def test_the_query_table_shows_each_priority_at_rest_and_under_ingest():
 
 def test_the_latency_table_shows_the_web_at_each_priority():
     fixed = {**RESULT, "accepted_rps": 480.0, "successful": 30000, "failed": 2, "median_ms": 4.2,
-             "p99_ms": 24.6, "max_ms": 61.0, "warmup_s": 5.0}
-    realtime = {**fixed, "failed": 0, "median_ms": 3.1, "p99_ms": 10.4, "max_ms": 27.2}
+             "p99_ms": 24.6, "max_ms": 61.0, "warmup_s": 5.0, "calibration_s": 0.131}
+    realtime = {**fixed, "failed": 0, "median_ms": 3.1, "p99_ms": 10.4, "max_ms": 27.2,
+                "calibration_s": 0.127}
     bench = {"machine": HOST, "command": "make bench", "modes": {}, "latency": fixed,
              "latency_web_realtime": realtime}
     text = bench_report.markdown(bench, "", {})
     assert "purchases sent at 480/s" in text
-    assert "| ordinary | 30,002 | 2 | 4.2 | 24.6 | 61.0 | 0 | 0 |" in text
-    assert "| real-time | 30,000 | 0 | 3.1 | 10.4 | 27.2 | 0 | 0 |" in text
+    assert "| ordinary | 30,002 | 2 | 4.2 | 24.6 | 61.0 | 0 | 0 | 0.131 |" in text
+    assert "| real-time | 30,000 | 0 | 3.1 | 10.4 | 27.2 | 0 | 0 | 0.127 |" in text
     assert "then with the web at real-time priority" in text
     text = bench_report.markdown({**bench, "latency_web_realtime": None}, "", {})
     assert "| ordinary | 30,002 |" in text
