@@ -9,6 +9,8 @@ TOKEN_SECONDS.
 """
 from __future__ import annotations
 
+from concurrent.futures import TimeoutError as FutureTimeout
+
 from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError
@@ -20,6 +22,8 @@ from purchases.page_threads import on_page_thread
 SALT = "tigle.dashboard.access"
 TOKEN_HEADER = "X-Dashboard-Token"
 TOKEN_SECONDS = 300
+# A poll answers within about a second (sample.py's deadline); so does its login check.
+LOGIN_CHECK_SECONDS = 1.0
 
 
 class LoginUncheckable(Exception):
@@ -53,8 +57,12 @@ def _staff(request: HttpRequest) -> bool:
 
 def staff_logged_in(request: HttpRequest) -> bool:
     """The admin's own check, against the database (from a native thread under gevent);
-    LoginUncheckable when it is down."""
+    LoginUncheckable when it is down or does not answer in time."""
     try:
-        return on_page_thread(_staff, request)
+        # Threads of its own: admin pages stuck on the database do not hold the polls.
+        return on_page_thread(_staff, request, pool="dashboard-login",
+                              timeout=LOGIN_CHECK_SECONDS)
     except DatabaseError as exc:
         raise LoginUncheckable(str(exc)) from None
+    except FutureTimeout:
+        raise LoginUncheckable(f"no answer within {LOGIN_CHECK_SECONDS}s") from None
