@@ -18,11 +18,17 @@ COLD_DELAY = 0.25
 
 
 class _WarmingUp(BaseHTTPRequestHandler):
-    started: float = 0.0
+    # From the first request, not from the server's start: on a busy machine the client may
+    # take longer than COLD_SECONDS to send it, and would never see the slow start.
+    first_request: float | None = None
+    lock = threading.Lock()
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         self.rfile.read(int(self.headers["Content-Length"]))
-        if time.monotonic() - self.started < COLD_SECONDS:
+        with self.lock:
+            if _WarmingUp.first_request is None:
+                _WarmingUp.first_request = time.monotonic()
+        if time.monotonic() - _WarmingUp.first_request < COLD_SECONDS:
             time.sleep(COLD_DELAY)  # a first request on a process that just started
         self.send_response(201)
         self.send_header("Content-Length", "2")
@@ -40,7 +46,7 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def warming_server():
-    _WarmingUp.started = time.monotonic()
+    _WarmingUp.first_request = None
     server = _Server(("127.0.0.1", 0), _WarmingUp)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
