@@ -22,6 +22,7 @@ from analytics.state import State
 from analytics.stream import StreamReader
 
 log = logging.getLogger("analytics")
+SIGNAL_CHECK_SECONDS = 0.5
 STOP_GRACE_SECONDS = 5
 # A query's threads (the gRPC poller's, then a pool thread) each take the interpreter from the
 # stream reader, whose batches hold it for 6-12 ms under full ingest. At Python's default of
@@ -88,7 +89,11 @@ def serve(config: Config) -> int:
     thread = threading.Thread(target=read, name="stream-reader")
     thread.start()
     log.info("analytics serving (GIL switch interval %.1f ms)", sys.getswitchinterval() * 1000)
-    stop.wait()
+    # A timeout, not one long wait: a signal the kernel hands to another thread (gRPC's, the
+    # reader's) does not wake a main thread blocked on a lock, and only the main thread runs
+    # the handler (a SIGTERM once waited 30 s here).
+    while not stop.wait(SIGNAL_CHECK_SECONDS):
+        pass
     log.info("stopping: final checkpoint, then the server")
     health_serving(health, False)
     thread.join()
