@@ -118,3 +118,24 @@ def test_it_checkpoints_on_sigterm_and_resumes_from_it(tmp_path):
         assert client.top_items(address, 3) == [(9, 5), (8, 2)]
     finally:
         analytics.stop()
+
+
+def test_a_sigterm_the_kernel_hands_to_another_thread_still_stops_it(tmp_path):
+    """The kernel may give a process's signal to any of its threads (gRPC's, the stream
+    reader's); Python runs the handler only in the main thread, which must not sleep on."""
+    import ctypes
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update(TIGLE_VAR_DIR=str(tmp_path / "var"), ANALYTICS_CHECKPOINT_SECONDS="3600")
+    analytics, address = analytics_start(env, tmp_path, state_dir=tmp_path / "state")
+    try:
+        filesystem_publish(tmp_path / "var" / "broker", [task_body(3, [(8, 2)])])
+        wait_until(lambda: client.stats(address)["purchases"] == 1, 30, "the purchase counted")
+        pid = analytics.popen.pid
+        other = next(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.tgkill(pid, other, signal.SIGTERM) == 0, ctypes.get_errno()
+        assert analytics.popen.wait(timeout=15) == 0
+        assert checkpoint_load(tmp_path / "state").last_offset == 0
+    finally:
+        analytics.stop()
