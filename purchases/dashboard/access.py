@@ -17,7 +17,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from purchases.page_threads import on_page_thread
+from purchases.greenlets import on_native_thread
 
 SALT = "tigle.dashboard.access"
 TOKEN_HEADER = "X-Dashboard-Token"
@@ -60,8 +60,8 @@ def staff_logged_in(request: HttpRequest) -> bool:
     LoginUncheckable when it is down or does not answer in time."""
     try:
         # Threads of its own: admin pages stuck on the database do not hold the polls.
-        return on_page_thread(_staff, request, pool="dashboard-login",
-                              timeout=LOGIN_CHECK_SECONDS)
+        return on_native_thread(_staff, request, pool="dashboard-login",
+                                timeout=LOGIN_CHECK_SECONDS)
     except DatabaseError as exc:
         raise LoginUncheckable(str(exc)) from None
     except FutureTimeout:
