@@ -1,10 +1,13 @@
 """Idempotency-Key: a retried POST gets the first purchaseID and records nothing new.
 
-A key moves through two states in a shared cache (Redis, or the database without it):
-pending (an attempt took an id; its outcome may be unknown) and done (a 201 was sent).
-A retry of a pending key republishes under the same purchase id, so the worker's unique
-purchase id keeps the database at one row; a retry of a done key publishes nothing.
-A short lock keeps two concurrent attempts of one key apart.
+A key moves through two states in a shared store: pending (an attempt took an id; its
+outcome may be unknown) and done (a 201 was sent). A retry of a pending key republishes
+under the same purchase id, so the worker's unique purchase id keeps the database at one
+row; a retry of a done key publishes nothing. An attempt holds the key while it runs, for
+LOCK_SECONDS at most, so two concurrent attempts of one key stay apart.
+
+The store is Redis when REDIS_URL is set (Django's cache), else a table of the database
+(purchases/idempotency_table.py).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import caches
 
 RECORD_SECONDS = 24 * 3600
@@ -31,18 +35,19 @@ class KeyInvalid(IdempotencyError):
 class KeyInProgress(IdempotencyError):
     status = 409
 
+    def __init__(self, message: str = "Idempotency-Key: a request with this key is in progress"):
+        super().__init__(message)
+
 
 class KeyReused(IdempotencyError):
     status = 422
 
+    def __init__(self, message: str = "Idempotency-Key: already used for a different request"):
+        super().__init__(message)
+
 
 class StoreUnavailable(IdempotencyError):
     status = 503
-
-
-def _names(key: str) -> tuple[str, str]:
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"idem:{digest}", f"idem-lock:{digest}"
 
 
 def key_check(key: str) -> None:
@@ -56,37 +61,87 @@ def request_fingerprint(path: str, body: bytes) -> str:
 
 @dataclass
 class Claim:
+    """A key held by one attempt; the caller sets done once the purchase is accepted."""
+
     purchase_id: str
     done: bool
+    fingerprint: str
+    holder: str  # the attempt's own new purchase id, unique to it
+    was_done: bool = False
+
+    def __post_init__(self) -> None:
+        self.was_done = self.done
 
 
-def _store_call(call, *args, **kwargs):
+def store_call(call, *args, **kwargs):
     try:
         return call(*args, **kwargs)
+    except IdempotencyError:
+        raise
     except Exception as exc:  # Redis or the database down: no promise can be kept
         raise StoreUnavailable(f"idempotency store unavailable: {exc!r}") from exc
 
 
-@contextmanager
-def key_claim(*, key: str, fingerprint: str, purchase_id: str) -> Iterator[Claim]:
-    """Hold the key while one attempt runs; the caller sets claim.done once it is accepted."""
-    cache = caches["idempotency"]
-    record_name, lock_name = _names(key)
-    if not _store_call(cache.add, lock_name, 1, timeout=LOCK_SECONDS):
-        raise KeyInProgress("Idempotency-Key: a request with this key is in progress")
-    try:
-        record = _store_call(cache.get, record_name)
-        if record is None:
-            record = {"id": purchase_id, "fp": fingerprint, "done": False}
-            _store_call(cache.set, record_name, record, timeout=RECORD_SECONDS)
-        elif record["fp"] != fingerprint:
-            raise KeyReused("Idempotency-Key: already used for a different request")
-        claim = Claim(purchase_id=record["id"], done=record["done"])
-        yield claim
-        if claim.done and not record["done"]:
-            _store_call(cache.set, record_name, {**record, "done": True}, timeout=RECORD_SECONDS)
-    finally:
+class CacheKeys:
+    """The keys in Django's cache "idempotency" (Redis), which expires them itself."""
+
+    @staticmethod
+    def _names(name: str) -> tuple[str, str]:
+        return f"idem:{name}", f"idem-lock:{name}"
+
+    def claim(self, name: str, fingerprint: str, holder: str) -> Claim:
+        cache = caches["idempotency"]
+        record_name, lock_name = self._names(name)
+        if not store_call(cache.add, lock_name, holder, timeout=LOCK_SECONDS):
+            raise KeyInProgress
         try:
-            cache.delete(lock_name)
+            record = store_call(cache.get, record_name)
+            if record is None:
+                record = {"id": holder, "fp": fingerprint, "done": False}
+                store_call(cache.set, record_name, record, timeout=RECORD_SECONDS)
+            elif record["fp"] != fingerprint:
+                raise KeyReused
+        except BaseException:
+            self._unlock(lock_name)
+            raise
+        return Claim(purchase_id=record["id"], done=record["done"], fingerprint=fingerprint,
+                     holder=holder)
+
+    def release(self, name: str, claim: Claim) -> None:
+        cache = caches["idempotency"]
+        record_name, lock_name = self._names(name)
+        try:
+            if claim.done and not claim.was_done:
+                record = {"id": claim.purchase_id, "fp": claim.fingerprint, "done": True}
+                store_call(cache.set, record_name, record, timeout=RECORD_SECONDS)
+        finally:
+            self._unlock(lock_name)
+
+    @staticmethod
+    def _unlock(lock_name: str) -> None:
+        try:
+            caches["idempotency"].delete(lock_name)
         except Exception:  # the lock expires by itself
             pass
+
+
+def _store():
+    if "idempotency" in settings.CACHES:
+        return CacheKeys()
+    from purchases.idempotency_table import TableKeys  # needs the app registry ready
+
+    return TableKeys()
+
+
+@contextmanager
+def key_claim(*, key: str, fingerprint: str, purchase_id: str) -> Iterator[Claim]:
+    """Hold the key while one attempt runs; the caller sets claim.done once it is accepted.
+
+    purchase_id: the id this attempt takes if the key is new."""
+    store = _store()
+    name = hashlib.sha256(key.encode()).hexdigest()
+    claim = store.claim(name, fingerprint, purchase_id)
+    try:
+        yield claim
+    finally:
+        store.release(name, claim)

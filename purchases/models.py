@@ -49,3 +49,18 @@ class AnalyticsBacklog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purchase_id} waiting for analytics since {self.created_at}"
+
+
+class IdempotencyKey(models.Model):
+    """An Idempotency-Key's record when no Redis is configured (purchases/idempotency_table.py)."""
+
+    key_hash = models.CharField(max_length=64, primary_key=True)  # SHA-256 of the key, hex
+    fingerprint = models.CharField(max_length=64)  # of the request's path and body
+    purchase_id = models.UUIDField()
+    done = models.BooleanField(default=False)  # a 201 was sent with purchase_id
+    holder = models.UUIDField(null=True)  # the attempt running with the key, if any
+    held_until = models.DateTimeField(null=True)
+    expires = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key_hash[:12]}... -> {self.purchase_id}{' (done)' if self.done else ''}"

@@ -49,24 +49,15 @@ def database(url: str) -> dict:
 
 
 def idempotency_cache(redis_url: str, database_name: str) -> dict:
-    """CACHES['idempotency']: Redis if REDIS_URL is set, else a table in the database."""
-    if redis_url:
-        cache = {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": redis_url,
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
-    else:
-        # Shared by every process through the database; created by a migration.
-        cache = {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "tigle_idempotency",
-            # Never cull: culling deletes live keys, and a retry would then be recorded again.
-            "OPTIONS": {"MAX_ENTRIES": 2**62},
-        }
-    # Keys are scoped by database: one Redis can serve several deployments or test runs.
-    cache["KEY_PREFIX"] = f"tigle:{database_name}"
-    return cache
+    """CACHES['idempotency'] in Redis; without REDIS_URL the keys live in a table instead
+    (purchases/idempotency_table.py)."""
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": redis_url,
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        # Keys are scoped by database: one Redis can serve several deployments or test runs.
+        "KEY_PREFIX": f"tigle:{database_name}",
+    }
 
 
 def broker_transport_options(url: str, *, durable: bool, var_dir: Path) -> dict:

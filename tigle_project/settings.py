@@ -146,10 +146,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PURCHASE_MAX_BODY = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = PURCHASE_MAX_BODY
 
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "idempotency": idempotency_cache(REDIS_URL, DATABASES["default"]["NAME"]),
-}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    CACHES["idempotency"] = idempotency_cache(REDIS_URL, DATABASES["default"]["NAME"])
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

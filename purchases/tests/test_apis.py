@@ -115,8 +115,17 @@ def test_it_publishes_one_celery_task_message_per_purchase(client, broker):
     assert purchase_id in stream_event_ids(settings.CELERY_BROKER_URL, idle_seconds=1)
 
 
+@pytest.fixture(params=["redis", "table"])
+def key_store(request, settings) -> str:
+    """Where Idempotency-Keys live: Redis (REDIS_URL), or the database's table without it."""
+    if request.param == "table":
+        settings.CACHES = {name: cache for name, cache in settings.CACHES.items()
+                           if name != "idempotency"}
+    return request.param
+
+
 @pytest.mark.django_db
-def test_it_records_a_retried_idempotent_post_once(client, broker):
+def test_it_records_a_retried_idempotent_post_once(client, broker, key_store):
     broker.default_channel.queue_purge(DB_QUEUE)
     key = str(uuid.uuid4())
     first = post(client, HTTP_IDEMPOTENCY_KEY=key)
@@ -130,7 +139,7 @@ def test_it_records_a_retried_idempotent_post_once(client, broker):
 
 
 @pytest.mark.django_db
-def test_it_answers_409_while_the_same_key_is_in_flight(client, broker):
+def test_it_answers_409_while_the_same_key_is_in_flight(client, broker, key_store):
     from purchases.idempotency import key_claim
 
     key = str(uuid.uuid4())
