@@ -2,14 +2,16 @@
 machine's MariaDB and RabbitMQ; writes results/bench.json, BENCHMARKS.md and PNG plots.
 
     python -m loadtest.bench [--quick] [--stores N] [--per-hour N] [--admin-rows N]
-                             [--parts modes,latency,sweep,queries,admin]
+                             [--parts modes,latency,keys,sweep,queries,admin]
 
 modes: ceiling (the web answers 201 without validating or publishing), durable (queue mode,
 persistent messages and confirms: the default), transient (TIGLE_DURABLE=0), sync (written
 inside the request); the durable run also samples the queue depth. sweep: durable mode at
 32 to 1,024 stores. latency: durable mode under arrivals spread evenly in time (open loop,
 loadtest/fixed_rate.py) at half the durable end-to-end rate just measured; once at ordinary
-priority, once with the web at real-time priority. queries: top-N latency over gRPC and REST
+priority, once with the web at real-time priority. keys: the durable day and the fixed rate
+(at half that day's rate) with an Idempotency-Key on every purchase, kept where the
+environment says (the database's table without REDIS_URL, as deployed). queries: top-N latency over gRPC and REST
 while the durable day runs, analytics holding 100,000 items x 1,024 stores; once at ordinary
 priority, once with analytics and the query client at real-time priority. admin: the staff's
 purchase list, its filters and a search by purchase ID on 10 million purchases
@@ -35,7 +37,7 @@ from loadtest.stack import ROOT, realtime_allowed
 PLOTS = ROOT / "loadtest" / "plots"
 STORE_COUNTS = (32, 64, 128, 256, 512, 1024)
 QUERY_RATE = 50  # queries/s of each kind
-ALL_PARTS = "modes,latency,sweep,queries,admin"
+ALL_PARTS = "modes,latency,keys,sweep,queries,admin"
 
 
 def write_outputs(bench: dict, full: bool) -> Path:
@@ -116,6 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("bench: latency with the web at real-time priority skipped: chrt --rr needs "
                   "root or CAP_SYS_NICE", flush=True)
+    if "keys" in parts:
+        keyed_day = run(f"durable, an Idempotency-Key on every purchase, {stores} stores x 9 x "
+                        f"{per_hour}", durable, stores, per_hour, name="keys", keyed=True)
+        rate = round(keyed_day["end_to_end_rps"] / 2)
+        seconds = 10 if args.quick else 60
+        bench["keys"] = {
+            "store": "Redis" if os.environ.get("REDIS_URL") else "the database's table",
+            "day": keyed_day,
+            "fixed_rate": run(f"an Idempotency-Key on every purchase, {rate}/s evenly spaced "
+                              f"for {seconds} s", durable, stores, per_hour, name="keys-latency",
+                              fixed_rate=(rate, seconds), keyed=True)}
     if "sweep" in parts:
         counts = STORE_COUNTS[:3] if args.quick else STORE_COUNTS
         sweep_per_hour = 5 if args.quick else 10
@@ -148,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     queries = bench.get("queries", {})
     runs = [*bench["modes"].values(), *bench.get("sweep", []),
             *(bench[key] for key in ("latency", "latency_web_realtime") if key in bench),
+            *(bench["keys"][key] for key in ("day", "fixed_rate") if "keys" in bench),
             *(queries[key]["ingest"] for key in ("normal", "realtime") if key in queries)]
     return 1 if any(r["lost"] or r["duplicates"] for r in runs) else 0
 

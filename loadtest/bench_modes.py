@@ -52,12 +52,13 @@ MODES = [
 ]
 
 
-def store_day(base: str, out: Path, stores: int, per_hour: int) -> dict:
+def store_day(base: str, out: Path, stores: int, per_hour: int, keyed: bool = False) -> dict:
     """The Locust store day against base, logged under out; its report."""
     command = [sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless",
                "--host", base, "--max-stores", str(stores), "--num-purchases", str(per_hour),
                "--requests-csv", str(out / "requests.csv"), "--report", str(out / "report.json"),
-               "--only-summary", "--loglevel", "WARNING"]
+               "--only-summary", "--loglevel", "WARNING",
+               *(["--idempotency-keys"] if keyed else [])]
     out.mkdir(parents=True, exist_ok=True)
     with (out / "locust.log").open("w") as log:
         subprocess.run(command, cwd=ROOT, check=False, timeout=3600, stdout=log,
@@ -69,13 +70,15 @@ def store_day(base: str, out: Path, stores: int, per_hour: int) -> dict:
 FIXED_RATE_WARMUP_SECONDS = 5
 
 
-def fixed_rate_load(base: str, out: Path, rate: float, seconds: float) -> dict:
+def fixed_rate_load(base: str, out: Path, rate: float, seconds: float,
+                    keyed: bool = False) -> dict:
     """loadtest/fixed_rate.py against base at rate purchases/s; its report. The client runs
     at real-time priority where this user may: people wait on machines of their own."""
     command = [sys.executable, "-m", "loadtest.fixed_rate", "--host", base, "--rate", str(rate),
                "--seconds", str(seconds), "--warmup", str(FIXED_RATE_WARMUP_SECONDS),
                "--report", str(out / "report.json"), "--requests-csv", str(out / "requests.csv"),
-               *(["--realtime"] if realtime_allowed() else [])]
+               *(["--realtime"] if realtime_allowed() else []),
+               *(["--idempotency-keys"] if keyed else [])]
     out.mkdir(parents=True, exist_ok=True)
     with (out / "fixed-rate.log").open("w") as log:
         subprocess.run(command, cwd=ROOT, check=False, timeout=600, stdout=log,
@@ -86,13 +89,14 @@ def fixed_rate_load(base: str, out: Path, rate: float, seconds: float) -> dict:
 def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
              sample_depth: bool = False, query_rate: float | None = None,
              realtime: bool = False, fixed_rate: tuple[float, float] | None = None,
-             web_realtime: bool = False) -> dict:
+             web_realtime: bool = False, keyed: bool = False) -> dict:
     """One run: start what it needs, run the day, wait for the drain, count losses.
 
     query_rate: analytics starts on a full 100,000 x 1,024 matrix and a client measures
     top-N latency at that rate while the day runs. realtime: analytics and that client run at
     real-time priority. fixed_rate: (purchases/s, seconds) sent open loop instead of the day.
-    web_realtime: the web that takes the purchases runs at real-time priority.
+    web_realtime: the web that takes the purchases runs at real-time priority. keyed: every
+    purchase with an Idempotency-Key of its own.
     """
     amqp_url = f"{AMQP}/{VHOST}"
     env = {**os.environ, "DATABASE_URL": f"{MYSQL}/{DATABASE}",
@@ -139,9 +143,9 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
                                       realtime=realtime)
         meter.start()
         if fixed_rate:
-            report = fixed_rate_load(base, out, *fixed_rate)
+            report = fixed_rate_load(base, out, *fixed_rate, keyed=keyed)
         else:
-            report = store_day(base, out, stores, per_hour)
+            report = store_day(base, out, stores, per_hour, keyed=keyed)
         ended = time.monotonic()
         query_latency = json.loads(queries.communicate(timeout=60)[0]) if queries else None
         drained = drain_wait(report["successful"], ended, database=mode.database,

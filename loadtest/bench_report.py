@@ -105,6 +105,25 @@ def latency_table(bench: dict) -> list[str]:
     return lines
 
 
+def keys_table(bench: dict) -> list[str]:
+    """The keyed runs beside the same runs without a key, where the bench has them."""
+    keys = bench["keys"]
+    lines = ["| load | Idempotency-Key | purchases/s | p50 ms | p99 ms | max ms | lost | duplicated "
+             "| web CPU ms | machine CPU ms |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [("store day, closed loop", "none", bench["modes"].get("durable")),
+            ("store day, closed loop", "on every purchase", keys["day"]),
+            ("fixed rate, open loop", "none", bench.get("latency")),
+            ("fixed rate, open loop", "on every purchase", keys["fixed_rate"])]
+    for load, key, r in rows:
+        if r:
+            cpu = r.get("cpu_ms_per_purchase") or {}
+            lines.append(f"| {load} | {key} | {r['end_to_end_rps']:,.0f} | {r['median_ms']:.1f} | "
+                         f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['lost']} | "
+                         f"{r['duplicates']} | {_cell(cpu.get('web'), '.3f')} | "
+                         f"{_cell(cpu.get('machine'), '.3f')} |")
+    return lines
+
+
 def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
     host = bench["machine"]
     results = list(bench["modes"].values())
@@ -145,6 +164,13 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
                   + " Latencies in milliseconds grow as the machine slows: each run's speed "
                   "check (as above) is in its row.",
                   "", *latency_table(bench), ""]
+    if bench.get("keys"):
+        lines += ["## An Idempotency-Key on every purchase", "",
+                  "Durable mode, every purchase with a key of its own, kept in "
+                  f"{bench['keys']['store']} (a deployment without `REDIS_URL` keeps them in "
+                  "the database): the Locust day of the write modes, then the fixed rate at half "
+                  "of that day's end-to-end rate, every process at ordinary priority. Beside "
+                  "them, the same runs without a key from above.", "", *keys_table(bench), ""]
     if bench.get("sweep"):
         lines += ["## Durable mode against the number of stores", "", *sweep_table(bench["sweep"]),
                   "", f"![throughput and latency against stores]({plots['sweep']})", ""]

@@ -30,6 +30,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -45,8 +46,9 @@ LATENCY_KEYS = ("mean_ms", "median_ms", "p99_ms", "max_ms")
 ANSWER_TIMEOUT_SECONDS = 30
 
 
-def _purchases(count: int, seed: int = 0) -> list[Request]:
-    """Drawn before the clock starts, so that the measured seconds only send and read."""
+def _purchases(count: int, seed: int = 0, keyed: bool = False) -> list[Request]:
+    """Drawn before the clock starts, so that the measured seconds only send and read.
+    keyed: each with an Idempotency-Key of its own (random: a rerun must not meet its keys)."""
     rng = random.Random(seed)
     made = []
     for _ in range(count):
@@ -54,18 +56,19 @@ def _purchases(count: int, seed: int = 0) -> list[Request]:
         customer, items = purchase_draw(store, PARAMS, rng)
         body = json.dumps({"items": [{"ItemID": str(i), "numberOfItems": 1} for i in items]})
         made.append(Request(f"/purchase/{store}/customer/{customer}/date/{PARAMS.date}",
-                            body.encode(), store))
+                            body.encode(), store, str(uuid.uuid4()) if keyed else ""))
     return made
 
 
 def fixed_rate_run(base: str, *, rate: float, seconds: float, connections: int = STORES,
-                   warmup: float = 0.0, csv_path: Path | None = None) -> dict:
+                   warmup: float = 0.0, csv_path: Path | None = None,
+                   idempotency_keys: bool = False) -> dict:
     """The report (report.py's keys, plus rate, connections and warmup_s) of one open-loop
     run: latencies from the measured seconds, counts and wall time from the whole run.
     csv_path: every request, warm-up included, one line each (the Locust client's format)."""
     parts = urlsplit(base)
     first_measured = int(rate * warmup)
-    purchases = _purchases(first_measured + int(rate * seconds))
+    purchases = _purchases(first_measured + int(rate * seconds), keyed=idempotency_keys)
     records: list[Record] = []
     with ConnectionPool(parts.hostname, parts.port or 80, connections,
                         timeout=ANSWER_TIMEOUT_SECONDS) as pool:
@@ -99,12 +102,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="one line per request: when it was due, its latency and status")
     parser.add_argument("--realtime", action="store_true",
                         help="real-time priority (needs root or CAP_SYS_NICE)")
+    parser.add_argument("--idempotency-keys", action="store_true",
+                        help="each purchase with an Idempotency-Key of its own")
     args = parser.parse_args(argv)
     if args.realtime:
         os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(REALTIME_PRIORITY))
     report = fixed_rate_run(args.host, rate=args.rate, seconds=args.seconds,
                             connections=args.connections, warmup=args.warmup,
-                            csv_path=args.requests_csv)
+                            csv_path=args.requests_csv, idempotency_keys=args.idempotency_keys)
     text = json.dumps(report, indent=2)
     if args.report:
         args.report.write_text(text + "\n")

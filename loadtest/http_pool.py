@@ -27,6 +27,7 @@ class Request(NamedTuple):
     path: str
     body: bytes
     store: int
+    idempotency_key: str = ""  # sent as the Idempotency-Key header when set
 
 
 class Answer(NamedTuple):
@@ -59,6 +60,8 @@ class _Connection:
     def send(self, request: Request, host: str) -> None:
         headers = [("Host", host), ("Content-Type", "application/json"),
                    ("Content-Length", str(len(request.body)))]
+        if request.idempotency_key:
+            headers.append(("Idempotency-Key", request.idempotency_key))
         self.sock.sendall(b"".join([
             self.http.send(h11.Request(method="POST", target=request.path, headers=headers)),
             self.http.send(h11.Data(data=request.body)),

@@ -13,6 +13,7 @@ import logging
 import random
 import sys
 import time
+import uuid
 from pathlib import Path
 
 # Found from any working directory, as locust imports this file by path.
@@ -46,6 +47,9 @@ def _options(parser) -> None:
                        help="purchases per store per hour (9 hours a day)")
     group.add_argument("--items-per-purchase", type=int, default=5, help="1..20")
     group.add_argument("--date", default="20210101", help="the day, YYYYMMDD")
+    group.add_argument("--idempotency-keys", action="store_true", default=False,
+                       help="each purchase with an Idempotency-Key of its own (the seed's "
+                            "client sent none)")
     group.add_argument("--results-dir", default="results",
                        help="each run's report, CSV and charts go into a new folder here")
     group.add_argument("--requests-csv", default="",
@@ -153,6 +157,8 @@ class StoreUser(FastHttpUser):
 
     def _store_run(self, day: Day, store_id: int, position: int) -> None:
         params = params_from_options(self.environment.parsed_options)
+        keyed = self.environment.parsed_options.idempotency_keys
+        headers = {"Content-Type": "application/json"}
         records: list[Record] = []
         instrument = 0.0
         perf = time.perf_counter
@@ -162,9 +168,11 @@ class StoreUser(FastHttpUser):
                 # The generated client of the seed sends this key, colon included.
                 body = json.dumps({"items": [{"ItemID": str(i), "numberOfItems:": 1} for i in items]})
                 url = f"/purchase/{store_id}/customer/{customer}/date/{params.date}"
+                if keyed:
+                    headers["Idempotency-Key"] = str(uuid.uuid4())
                 started, begin = time.time(), perf()
                 with self.client.post(url, data=body, name="/purchase/[storeID]/customer/[custID]"
-                                      "/date/[date]", headers={"Content-Type": "application/json"},
+                                      "/date/[date]", headers=headers,
                                       catch_response=True) as response:
                     latency = (perf() - begin) * 1000
                     if response.status_code != 201:

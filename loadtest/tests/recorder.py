@@ -17,6 +17,7 @@ class Received:
     path: str
     body: dict
     cookie: str | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass
@@ -48,7 +49,8 @@ def recorder_start(delay: float = 0.0) -> Recorder:
                 time.sleep(delay)
             with recorder.lock:
                 recorder.received.append(Received(time.time(), self.path, json.loads(body),
-                                                  self.headers.get("Cookie")))
+                                                  self.headers.get("Cookie"),
+                                                  self.headers.get("Idempotency-Key")))
             answer = b'{"message": "ok"}'
             try:
                 self.send_response(201)

@@ -79,6 +79,26 @@ def test_the_latency_table_shows_the_web_at_each_priority():
     assert "real-time priority (`chrt" not in text
 
 
+def test_the_keys_table_sets_each_keyed_run_beside_the_same_run_without_keys():
+    day = {**RESULT, "end_to_end_rps": 1300.4}
+    fixed = {**RESULT, "end_to_end_rps": 650.0, "median_ms": 4.2, "p99_ms": 19.5, "failed": 0}
+    keyed_day = {**RESULT, "end_to_end_rps": 610.2, "median_ms": 280.0, "p99_ms": 900.0,
+                 "cpu_ms_per_purchase": {"web": 2.1, "machine": 3.3}}
+    keyed_fixed = {**keyed_day, "end_to_end_rps": 305.0, "median_ms": 6.5, "p99_ms": 31.0,
+                   "duplicates": 1}
+    bench = {"machine": HOST, "command": "make bench", "modes": {"durable": day},
+             "latency": fixed, "keys": {"store": "the database's table", "day": keyed_day,
+                                        "fixed_rate": keyed_fixed}}
+    text = bench_report.markdown(bench, "", {})
+    assert "kept in the database's table" in text
+    assert "| store day, closed loop | none | 1,300 | 24.1 | 67.1 | 284.1 | 0 | 0 | 0.900 | 2.500 |" in text
+    assert "| store day, closed loop | on every purchase | 610 | 280.0 | 900.0 |" in text
+    assert "| fixed rate, open loop | none | 650 | 4.2 | 19.5 |" in text
+    assert "| fixed rate, open loop | on every purchase | 305 | 6.5 | 31.0 | 284.1 | 0 | 1 | 2.100 | 3.300 |" in text
+    text = bench_report.markdown({**bench, "modes": {}, "latency": None}, "", {})
+    assert "| none |" not in text  # the keys part alone: no unkeyed runs to set beside
+
+
 def test_a_rerun_keeps_the_hand_kept_history_and_replaces_the_rest():
     bench = {"machine": HOST, "command": "make bench", "modes": {"durable": RESULT}}
     history = (f"{bench_report.HISTORY_START}\n## Steps\n- pipelined confirms: +10%\n"

@@ -12,6 +12,7 @@ import pytest
 from loadtest.fixed_rate import fixed_rate_run
 from loadtest.report import csv_read
 from loadtest.stack import ROOT, realtime_allowed
+from loadtest.tests.recorder import recorder_start
 
 COLD_SECONDS = 0.3
 COLD_DELAY = 0.25
@@ -91,3 +92,19 @@ def test_the_realtime_client_runs_under_sched_rr(warming_server, tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "policy True" in result.stdout
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_each_purchase_carries_an_idempotency_key_of_its_own_when_asked(keyed):
+    recorder = recorder_start()
+    try:
+        report = fixed_rate_run(recorder.url, rate=100, seconds=0.5, connections=4,
+                                idempotency_keys=keyed)
+    finally:
+        recorder.close()
+    keys = [one.idempotency_key for one in recorder.received]
+    assert report["successful"] == len(keys) == 50
+    if keyed:
+        assert None not in keys and len(set(keys)) == len(keys)
+    else:
+        assert set(keys) == {None}

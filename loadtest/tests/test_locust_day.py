@@ -69,6 +69,7 @@ def test_it_runs_the_seeds_day_store_by_store_with_its_phases(recorder, tmp_path
                        for i in one.body["items"])
     assert_phases_in_order(stores, STORES)
     assert [one.cookie for one in received if one.cookie] == []  # set on every answer
+    assert {one.idempotency_key for one in received} == {None}  # the seed's client sent none
     # The seed's report, from the raw records, and the CSV, one line per request.
     assert "successful requests: 432" in result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
@@ -79,6 +80,16 @@ def test_it_runs_the_seeds_day_store_by_store_with_its_phases(recorder, tmp_path
     assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == 1 + 432
     assert (tmp_path / "requests_throughput.png").exists()
     assert (tmp_path / "requests_latency.png").exists()
+
+
+def test_with_idempotency_keys_every_purchase_carries_one_of_its_own(recorder, tmp_path):
+    result = subprocess.run([*LOCUST, "--headless", "--host", recorder.url,
+                             *day_options(tmp_path, stores=2), "--idempotency-keys"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    keys = [one.idempotency_key for one in recorder.received]
+    assert len(keys) == 2 * 9 * PER_HOUR and None not in keys
+    assert len(set(keys)) == len(keys)
 
 
 def test_it_refuses_bad_options(recorder, tmp_path):
