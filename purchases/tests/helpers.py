@@ -88,6 +88,18 @@ def database_connect(database_url: str):
                            db=parts.path.lstrip("/"))
 
 
+def queries_waiting_on_table(database_url: str, table: str) -> int:
+    """Statements of any connection that wait for a lock on table (MySQL's process list)."""
+    connection = database_connect(database_url)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT COUNT(*) FROM information_schema.processlist "
+                       "WHERE state LIKE 'Waiting for table%%' AND info LIKE %s", [f"%{table}%"])
+        return cursor.fetchone()[0]
+    finally:
+        connection.close()
+
+
 def database_purchases(database_url: str) -> dict[str, Sent]:
     """Every purchase in the database with its items, read straight from the tables."""
     connection = database_connect(database_url)

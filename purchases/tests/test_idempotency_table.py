@@ -14,7 +14,13 @@ from django.utils import timezone
 from purchases import idempotency, idempotency_table
 from purchases.idempotency import KeyInProgress, KeyReused, key_claim
 from purchases.models import IdempotencyKey
-from purchases.tests.helpers import database_connect, purchase_post, purchase_random, wait_until
+from purchases.tests.helpers import (
+    database_connect,
+    purchase_post,
+    purchase_random,
+    queries_waiting_on_table,
+    wait_until,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -145,7 +151,8 @@ def test_keyed_purchases_wait_for_a_locked_table_and_hold_no_other_purchase(stac
             **{"Idempotency-Key": "while locked"})))
         started = time.monotonic()
         waiting.start()
-        wait_until(lambda: _key_queries_waiting(stack.database_url) >= 1, 10,
+        table = IdempotencyKey._meta.db_table
+        wait_until(lambda: queries_waiting_on_table(stack.database_url, table) >= 1, 10,
                    "the keyed purchase waiting for the locked table")
         with requests.Session() as session:
             sent = [purchase_post(session, stack.base, purchase_random(random.Random(n)))
@@ -174,17 +181,5 @@ def _holders(database_url: str) -> dict[str, str | None]:
         cursor = connection.cursor()
         cursor.execute(f"SELECT key_hash, holder FROM {IdempotencyKey._meta.db_table}")
         return {names[name]: holder for name, holder in cursor.fetchall() if name in names}
-    finally:
-        connection.close()
-
-
-def _key_queries_waiting(database_url: str) -> int:
-    connection = database_connect(database_url)
-    try:
-        cursor = connection.cursor()
-        cursor.execute("SELECT COUNT(*) FROM information_schema.processlist "
-                       "WHERE state LIKE 'Waiting for table%%' AND info LIKE %s",
-                       [f"%{IdempotencyKey._meta.db_table}%"])
-        return cursor.fetchone()[0]
     finally:
         connection.close()

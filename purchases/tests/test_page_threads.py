@@ -17,7 +17,13 @@ import pytest
 import requests
 
 from purchases.page_threads import ADMIN_PREFIX, DASHBOARD_PAGE
-from purchases.tests.helpers import database_connect, purchase_post, purchase_random, wait_until
+from purchases.tests.helpers import (
+    database_connect,
+    purchase_post,
+    purchase_random,
+    queries_waiting_on_table,
+    wait_until,
+)
 
 LIST = "/admin/purchases/purchase/"
 
@@ -86,7 +92,8 @@ def test_purchases_are_answered_while_the_pages_wait_on_the_database(stack, staf
     try:
         for page in waiting:
             page.start()
-        wait_until(lambda: _session_reads_waiting(stack.database_url) == len(pages), 10,
+        wait_until(lambda: queries_waiting_on_table(stack.database_url, "django_session")
+                   == len(pages), 10,
                    "each page waiting for the locked session table")
         started = time.monotonic()
         with requests.Session() as session:
@@ -109,14 +116,3 @@ def test_purchases_are_answered_while_the_pages_wait_on_the_database(stack, staf
     assert "Select purchase to view" in answers["admin"].text
     poll = requests.get(f"{stack.base}/dashboard/data", cookies=staff.cookies, timeout=30)
     assert poll.status_code == 200 and "counted" in poll.json()
-
-
-def _session_reads_waiting(database_url: str) -> int:
-    connection = database_connect(database_url)
-    try:
-        cursor = connection.cursor()
-        cursor.execute("SELECT COUNT(*) FROM information_schema.processlist "
-                       "WHERE state LIKE 'Waiting for table%%' AND info LIKE '%%django_session%%'")
-        return cursor.fetchone()[0]
-    finally:
-        connection.close()
