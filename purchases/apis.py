@@ -15,7 +15,7 @@ from rest_framework.views import APIView, exception_handler as drf_exception_han
 from purchases import analytics_client, idempotency
 from purchases.events import MAX_ITEM_ID, MAX_STORE_ID
 from purchases.health import health_report, reads_health_report
-from purchases.metrics import purchase_rejects_counted
+from purchases.metrics import KEYED_BY_FOUND, purchase_rejects_counted
 from purchases.schema import (
     MAX_TOP,
     health_schema,
@@ -95,6 +95,8 @@ class PurchaseCreateApi(JsonApiView):
     def _accept_once(request: Request, key: str, event) -> str:
         fingerprint = idempotency.request_fingerprint(request.path, request.body)
         with idempotency.key_claim(key=key, fingerprint=fingerprint, purchase_id=event.id) as claim:
+            found = "new" if claim.purchase_id == event.id else "done" if claim.done else "pending"
+            KEYED_BY_FOUND[found].inc()
             if not claim.done:
                 purchase_accept(event=dataclasses.replace(event, id=claim.purchase_id))
                 claim.done = True

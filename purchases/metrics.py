@@ -49,6 +49,12 @@ ACCEPTED = Counter("tigle_purchases_accepted_total",
 ACCEPTED_BY_MODE = {mode: ACCEPTED.labels(mode=mode) for mode in ("queue", "sync")}
 REJECTED = Counter("tigle_purchases_rejected_total",
                    "Purchase requests answered with an error, by HTTP status", ["status"])
+# What a purchase's Idempotency-Key held: retries show as pending and done.
+KEYED = Counter("tigle_idempotency_keys_total",
+                "Purchases sent with an Idempotency-Key, by what the key held: new, pending (a "
+                "retry, published again under its first ID) or done (a retry, answered with its "
+                "first ID, nothing published)", ["found"])
+KEYED_BY_FOUND = {found: KEYED.labels(found=found) for found in ("new", "pending", "done")}
 PUBLISH_SECONDS = Histogram(
     "tigle_publish_seconds", "From handing a purchase to the publisher to the broker's confirm "
     "(or the failure that answered 503)",

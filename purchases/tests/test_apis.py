@@ -138,6 +138,31 @@ def test_it_records_a_retried_idempotent_post_once(client, broker, key_store):
     assert queue_depth(broker, DB_QUEUE) == 1
 
 
+def keyed_count(found: str) -> float:
+    from prometheus_client import REGISTRY  # one process in tests: no multiprocess folder
+
+    return REGISTRY.get_sample_value("tigle_idempotency_keys_total", {"found": found}) or 0.0
+
+
+@pytest.mark.django_db
+def test_keyed_purchases_count_by_what_their_key_held(client, broker, key_store):
+    from purchases.idempotency import key_claim, request_fingerprint
+
+    before = {found: keyed_count(found) for found in ("new", "pending", "done")}
+    key, failed = str(uuid.uuid4()), str(uuid.uuid4())
+    assert post(client, HTTP_IDEMPOTENCY_KEY=key).status_code == 201
+    assert post(client, HTTP_IDEMPOTENCY_KEY=key).status_code == 201
+    # An attempt that took the key and died before its 201 leaves it pending.
+    fingerprint = request_fingerprint(PATH.format(store="5", customer="5123", date="20210101"),
+                                      body(GOOD_ITEMS).encode())
+    with pytest.raises(RuntimeError):
+        with key_claim(key=failed, fingerprint=fingerprint, purchase_id=str(uuid.uuid4())):
+            raise RuntimeError("the process died")
+    assert post(client, HTTP_IDEMPOTENCY_KEY=failed).status_code == 201
+    assert {found: keyed_count(found) - before[found] for found in before} == {
+        "new": 1, "pending": 1, "done": 1}
+
+
 @pytest.mark.django_db
 def test_it_answers_409_while_the_same_key_is_in_flight(client, broker, key_store):
     from purchases.idempotency import key_claim
