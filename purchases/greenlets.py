@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 from typing import TypeVar
@@ -50,20 +51,28 @@ def process_native_executor(name: str, max_workers: int) -> Executor:
         return _executors[key]
 
 
+@contextmanager
+def thread_connections() -> Iterator[None]:
+    """Around Django work on a thread of a pool: Django closes a request's connections from
+    the thread that started it, and these threads keep their own, so this closes the
+    thread's stale or broken ones at both ends, as Django would around a request."""
+    close_old_connections()
+    try:
+        yield
+    finally:
+        close_old_connections()
+
+
 def _closing_connections(prefix: str, call: Callable[..., T],
                          *args) -> tuple[T | None, BaseException | None]:
-    # Django closes a request's connections from the thread that started it; these threads
-    # keep their own, so each call here closes its thread's at both ends as Django would.
     # The script prefix Django set for the request lives in the greenlet's context.
     _on_native.active = True
     set_script_prefix(prefix)
-    close_old_connections()
-    try:
-        return call(*args), None
-    except BaseException as exc:  # raised again on the greenlet; gevent would print it here
-        return None, exc
-    finally:
-        close_old_connections()
+    with thread_connections():
+        try:
+            return call(*args), None
+        except BaseException as exc:  # raised again on the greenlet; gevent would print it
+            return None, exc
 
 
 def on_native_thread(call: Callable[..., T], *args, pool: str, threads: int = 4,

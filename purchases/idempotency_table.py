@@ -14,11 +14,11 @@ import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from purchases.greenlets import on_native_thread, process_native_executor
+from purchases.greenlets import on_native_thread, process_native_executor, thread_connections
 from purchases.idempotency import (
     LOCK_SECONDS,
     RECORD_SECONDS,
@@ -39,7 +39,7 @@ DEADLINE_SECONDS = 5.0
 PURGE_SECONDS = 60.0
 PURGE_BATCH = 1000
 
-_purged_at = {"monotonic": float("-inf")}
+_purged_at = float("-inf")  # time.monotonic() of this process's last purge
 _purge_lock = threading.Lock()
 
 
@@ -114,13 +114,12 @@ class TableKeys:
         return claim
 
     def release(self, name: str, claim: Claim) -> None:
-        if claim.done and not claim.was_done:
-            store_call(_on_database, _release, name, claim)
-            return
         try:
-            _on_database(_release, name, claim)
-        except Exception:  # the hold ends by itself
-            pass
+            store_call(_on_database, _release, name, claim)
+        except StoreUnavailable:
+            if claim.done and not claim.was_done:  # the key would stay pending: no 201
+                raise
+            # Only the hold was to end, and it ends by itself.
 
 
 def purge_expired(now: datetime.datetime | None = None) -> int:
@@ -137,20 +136,19 @@ def purge_expired(now: datetime.datetime | None = None) -> int:
 
 
 def _purge_in_thread() -> None:
-    close_old_connections()
-    try:
-        purge_expired()
-    except DatabaseError as exc:
-        log.warning("idempotency keys: purge failed (%s); trying again in %.0f s",
-                    exc, PURGE_SECONDS)
-    finally:
-        close_old_connections()
+    with thread_connections():
+        try:
+            purge_expired()
+        except DatabaseError as exc:
+            log.warning("idempotency keys: purge failed (%s); trying again in %.0f s",
+                        exc, PURGE_SECONDS)
 
 
 def purge_soon() -> None:
     """Start a purge on a thread of its own if none ran in this process for PURGE_SECONDS."""
+    global _purged_at
     with _purge_lock:
-        if time.monotonic() - _purged_at["monotonic"] < PURGE_SECONDS:
+        if time.monotonic() - _purged_at < PURGE_SECONDS:
             return
-        _purged_at["monotonic"] = time.monotonic()
+        _purged_at = time.monotonic()
     process_native_executor("idempotency-purge", 1).submit(_purge_in_thread)
