@@ -42,8 +42,10 @@ def drain_wait(accepted: int, ended: float, *, database: bool, analytics: str | 
 
 
 def result_of(mode: str, stores: int, per_hour: int, report: dict, drained: Drained,
-              cpu: dict[str, float], calibration: float) -> dict:
-    """One mode's figures, in results/bench.json's keys."""
+              cpu: dict[str, float], calibration: float,
+              waited: dict[str, float] | None = None) -> dict:
+    """One mode's figures, in results/bench.json's keys. waited: seconds each component
+    waited for a core (loadtest/cpu.py)."""
     accepted = report["successful"]
     done = drained.written is not None or drained.counted is not None
     seconds = report["wall_time_s"] + (drained.seconds if done else 0.0)
@@ -58,9 +60,14 @@ def result_of(mode: str, stores: int, per_hour: int, report: dict, drained: Drai
         "written": drained.written, "counted": drained.counted, "caught_up_s": drained.caught_up,
         "calibration_s": calibration,
         **({"warmup_s": report["warmup_s"]} if "warmup_s" in report else {}),
-        "cpu_ms_per_purchase": {component: round(1000 * seconds / max(accepted, 1), 3)
-                                for component, seconds in cpu.items()},
+        "cpu_ms_per_purchase": _per_purchase(cpu, accepted),
+        "core_wait_ms_per_purchase": _per_purchase(waited or {}, accepted),
     }
+
+
+def _per_purchase(seconds: dict[str, float], purchases: int) -> dict[str, float]:
+    return {component: round(1000 * spent / max(purchases, 1), 3)
+            for component, spent in seconds.items()}
 
 
 def depth_summary(samples: list[dict]) -> dict:

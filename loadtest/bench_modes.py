@@ -24,6 +24,7 @@ from loadtest.bench_probes import (
     cpu_meter,
     query_client_start,
     services_reset,
+    wait_meter,
 )
 from loadtest.preload import matrix_preload
 from loadtest.stack import ROOT, analytics_start, realtime_allowed, web_start, worker_start
@@ -128,7 +129,7 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
             reader, read_web = web_start({**web_env, "WEB_THREADS": str(READ_WEB_THREADS)},
                                          out / "logs", name="read-web", realtime=realtime)
             processes.append(reader)
-        meter = cpu_meter(processes)
+        meter, waits = cpu_meter(processes), wait_meter(processes)
         if sample_depth and address:
             sampler = DepthSampler(amqp_url, address, counted_before=preloaded)
             sampler.start()
@@ -142,6 +143,7 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
             queries = query_client_start(address, base, query_rate, read_web=read_web,
                                       realtime=realtime)
         meter.start()
+        waits.start()
         if fixed_rate:
             report = fixed_rate_load(base, out, *fixed_rate, keyed=keyed)
         else:
@@ -150,7 +152,7 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
         query_latency = json.loads(queries.communicate(timeout=60)[0]) if queries else None
         drained = drain_wait(report["successful"], ended, database=mode.database,
                              analytics=address, preloaded=preloaded)
-        cpu = meter.stop()
+        cpu, waited = meter.stop(), waits.stop()
     finally:
         if sampler is not None:
             sampler.stop.set()
@@ -159,7 +161,8 @@ def mode_run(mode: Mode, stores: int, per_hour: int, *, name: str | None = None,
             queries.kill()
         for process in reversed(processes):
             process.stop()
-    result = result_of(mode.name, stores, per_hour, report, drained, cpu, calibration)
+    result = result_of(mode.name, stores, per_hour, report, drained, cpu, calibration,
+                       waited=waited)
     if sampler is not None:
         result["depth_samples"] = sampler.samples
     if query_latency is not None:

@@ -14,7 +14,15 @@ from pathlib import Path
 
 from kombu import Connection
 
-from loadtest.cpu import CpuMeter, children_cpu, machine_cpu, named_cpu, tree_cpu
+from loadtest.cpu import (
+    CpuMeter,
+    children_cpu,
+    machine_cpu,
+    named_cpu,
+    named_waiting,
+    tree_cpu,
+    tree_waiting,
+)
 from purchases.events import ANALYTICS_STREAM, DB_QUEUE
 from loadtest.service_admin import mysql_execute, rabbitmqctl, vhost_add
 from loadtest.stack import ROOT, Process, realtime_argv
@@ -71,6 +79,16 @@ def cpu_meter(processes: list[Process]) -> CpuMeter:
                 for process in processes}
     counters |= {"client": children_cpu, "rabbitmq": lambda: named_cpu("beam.smp"),
                  "mariadb": lambda: named_cpu("mariadbd"), "machine": machine_cpu}
+    return CpuMeter(counters)
+
+
+def wait_meter(processes: list[Process]) -> CpuMeter:
+    """Seconds each component was ready to run but waited for a core. The load client is
+    left out: it has exited when the meter stops (and runs at real-time priority)."""
+    counters = {process.name: (lambda pid=process.popen.pid: tree_waiting(pid))
+                for process in processes}
+    counters |= {"rabbitmq": lambda: named_waiting("beam.smp"),
+                 "mariadb": lambda: named_waiting("mariadbd")}
     return CpuMeter(counters)
 
 

@@ -105,6 +105,28 @@ def latency_table(bench: dict) -> list[str]:
     return lines
 
 
+# Those that serve a purchase on its way to its answer or its row; the client is left out.
+WAITING_COMPONENTS = ["web", "rabbitmq", "worker", "analytics", "mariadb"]
+
+
+def latency_cores_table(bench: dict) -> list[str]:
+    """Per latency run: how busy the cores were, and each component's CPU and wait for a core."""
+    cores = bench["machine"]["cpus"]
+    lines = ["| web priority | cores busy | " + " | ".join(WAITING_COMPONENTS) + " |",
+             "|---|---:|" + "---:|" * len(WAITING_COMPONENTS)]
+    for key, priority in LATENCY_RUNS:
+        r = bench.get(key)
+        if not r or not r.get("core_wait_ms_per_purchase"):
+            continue
+        cpu, waited = r.get("cpu_ms_per_purchase") or {}, r["core_wait_ms_per_purchase"]
+        machine = cpu.get("machine")
+        busy = "-" if machine is None else f"{machine * r['accepted_rps'] / 10 / cores:.0f}%"
+        cells = [f"{_cell(cpu.get(c), '.2f')} / {_cell(waited.get(c), '.2f')}"
+                 for c in WAITING_COMPONENTS]
+        lines.append(f"| {priority} | {busy} | " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
+
+
 def keys_table(bench: dict) -> list[str]:
     """The keyed runs beside the same runs without a key, where the bench has them."""
     keys = bench["keys"]
@@ -164,6 +186,16 @@ def markdown(bench: dict, history: str, plots: dict[str, str]) -> str:
                   + " Latencies in milliseconds grow as the machine slows: each run's speed "
                   "check (as above) is in its row.",
                   "", *latency_table(bench), ""]
+        cores = latency_cores_table(bench)
+        if cores:
+            lines += ["Where the cores went meanwhile: the share of both cores busy, and for each "
+                      "component its CPU / its time ready to run but waiting for a core, in ms "
+                      "per purchase (the kernel's schedstat, summed over the component's threads, "
+                      "so a component of many threads, like RabbitMQ's schedulers, may wait for "
+                      "longer than the run lasts). The web's and RabbitMQ's waits are in the answers' "
+                      "latency (the 201 waits for the broker's confirm); the others' in how soon "
+                      "a purchase is written and counted. Hosts of their own take the waits "
+                      "away.", "", *cores, ""]
     if bench.get("keys"):
         lines += ["## An Idempotency-Key on every purchase", "",
                   "Durable mode, every purchase with a key of its own, kept in "

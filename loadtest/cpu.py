@@ -2,7 +2,9 @@
 
 On a 2-core machine that runs everything, throughput is bought with CPU: the bench reports
 how many milliseconds of CPU each component spent per purchase, so each optimisation shows
-where its gain came from.
+where its gain came from. It also reports how long each component was ready to run but
+waited for a core (the scheduler's own count, schedstat): that wait is in a purchase's
+latency, and it is what hosts of their own would take away.
 """
 from __future__ import annotations
 
@@ -37,35 +39,68 @@ def _all_pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds of a process and its living descendants."""
+def _tree(root: int) -> list[int]:
+    """A process and its living descendants."""
     children: dict[int, list[int]] = {}
-    times: dict[int, float] = {}
     for pid in _all_pids():
         fields = _stat(pid)
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(pid)
-            times[pid] = _cpu_seconds(fields)
-    total, todo = 0.0, [root]
+    tree, todo = [], [root]
     while todo:
         pid = todo.pop()
-        total += times.get(pid, 0.0)
+        tree.append(pid)
         todo.extend(children.get(pid, []))
-    return total
+    return tree
 
 
-def named_cpu(*names: str) -> float:
-    """CPU seconds of every process whose command name is one of names (beam.smp, mariadbd)."""
-    total = 0.0
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its living descendants."""
+    return sum(process_cpu(pid) or 0.0 for pid in _tree(root))
+
+
+def _named_pids(names: tuple[str, ...]) -> list[int]:
+    pids = []
     for pid in _all_pids():
         try:
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
         except OSError:
             continue
         if comm in names:
-            fields = _stat(pid)
-            total += _cpu_seconds(fields) if fields else 0.0
-    return total
+            pids.append(pid)
+    return pids
+
+
+def named_cpu(*names: str) -> float:
+    """CPU seconds of every process whose command name is one of names (beam.smp, mariadbd)."""
+    return sum(process_cpu(pid) or 0.0 for pid in _named_pids(names))
+
+
+def process_waiting(pid: int) -> float:
+    """Seconds the threads of one process have spent runnable but not running: waiting
+    for a core. Threads that have exited are not counted: the bench's live for the run."""
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for thread in threads:
+        try:
+            # schedstat: time on a core, time waiting on a run queue (ns), timeslices.
+            total += int(Path(f"/proc/{pid}/task/{thread}/schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
+def tree_waiting(root: int) -> float:
+    """process_waiting of a process and its living descendants."""
+    return sum(process_waiting(pid) for pid in _tree(root))
+
+
+def named_waiting(*names: str) -> float:
+    """process_waiting of every process whose command name is one of names."""
+    return sum(process_waiting(pid) for pid in _named_pids(names))
 
 
 def children_cpu() -> float:
