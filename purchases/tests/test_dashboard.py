@@ -254,5 +254,7 @@ def test_it_shows_staff_live_rates_health_and_rankings_without_a_reload(
     wait_for(browser, lambda: part_status(browser, "analytics") == "down", "analytics down", 5)
     assert number(browser, "counted") is None and part_status(browser, "database") == "ok"
     assert "UNAVAILABLE" in browser.find_element(By.ID, "counted-note").get_attribute("title")
-    assert "Analytics is not answering" in browser.find_element(By.ID, "top-items-empty").text
+    empty = browser.find_element(By.ID, "top-items-empty")
+    assert empty.text == "Analytics is not answering; the ranking comes back when it does."
+    assert "UNAVAILABLE" in empty.get_attribute("title")  # the whole error, on hover
     screenshot(browser, stack.log_dir, "dashboard-analytics-down.png")

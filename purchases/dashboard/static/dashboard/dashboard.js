@@ -157,7 +157,8 @@
       return tr;
     }));
     let message = "";
-    if (ranking.error) message = "Analytics is not answering: " + ranking.error;
+    // The short reason in the table, as the tiles give it; the whole error on hover.
+    if (ranking.error) message = "Analytics is not answering; the ranking comes back when it does.";
     else if (ranking.id === null) message = "Choose a " + noun + ".";
     else if (!ranking.rows.length) message = "No sales yet for " + noun + " " + ranking.id + ".";
     empty.textContent = message;
