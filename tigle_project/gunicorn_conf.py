@@ -89,6 +89,14 @@ METRICS_DIR_PREFIX = "tigle-web-metrics-"
 _metrics_dir_made: str | None = None
 
 
+def when_ready(server) -> None:
+    # With reuse_port the master opens no socket, and gunicorn's "Listening at:" line names
+    # none: an operator reading the log would not see where the web is.
+    if server.cfg.reuse_port:
+        server.log.info("Each worker listens on %s (a socket each: reuse_port)",
+                        ", ".join(server.cfg.bind))
+
+
 def on_starting(server) -> None:
     # Before anything imports prometheus_client in the master (loading the settings may).
     _metrics_dir_setup()

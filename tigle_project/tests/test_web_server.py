@@ -47,6 +47,12 @@ def test_more_kept_alive_stores_than_threads_are_all_answered(server):
 
 
 
+def test_the_log_says_where_the_web_listens(server):
+    process, port = server
+    # gunicorn's own line names no address with reuse_port (one socket per worker).
+    process.wait_for_log(f"Each worker listens on 127.0.0.1:{port}", timeout=10)
+
+
 def test_a_full_worker_takes_the_next_connection_once_one_closes(tmp_path):
     # One thread, three connections at most, so at most two kept alive after a request.
     with web_running(tmp_path, "web-full", "--threads", "1", "--worker-connections", "3",
