@@ -19,16 +19,32 @@ from purchases.events import (
 
 # The published GianTigle schema's key, with its stray colon; its generated client sends it.
 LEGACY_QUANTITY_KEY = "numberOfItems:"
+# Digits an ID may have once leading zeros are dropped: more cannot be in any range here.
+MAX_DIGITS = 19
+SHOWN_CHARS = 40
 
 
 class InvalidPurchase(ValueError):
     """The request is not a valid purchase; the text says which field and why."""
 
 
+def _shown(value: object) -> str:
+    """A body's value as the client wrote it (JSON: null, not None), cut short."""
+    try:
+        text = json.dumps(value)
+    except ValueError:  # nested too deeply to show
+        text = "..."
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3] + "..."
+
+
+def _digits(text: str) -> bool:
+    """Plain ASCII digits, few enough (leading zeros aside) to convert at once."""
+    return text.isascii() and text.isdigit() and len(text.lstrip("0")) <= MAX_DIGITS
+
+
 def path_int(raw: str, name: str, low: int, high: int) -> int:
     # Only plain ASCII digits (and a leading minus, to say why it is refused).
-    digits = raw[1:] if raw.startswith("-") else raw
-    if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+    if not _digits(raw[1:] if raw.startswith("-") else raw):
         raise InvalidPurchase(f"{name}: {raw!r} is not an integer from {low} to {high}")
     value = int(raw)
     if not low <= value <= high:
@@ -50,10 +66,10 @@ def _path_date(raw: str) -> datetime.date:
 
 def _body_int(value: object, field: str, low: int, high: int) -> int:
     # ItemID comes as a string in the seed's schema; a JSON number is accepted too.
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+    if isinstance(value, str) and _digits(value):
         value = int(value)
     if type(value) is not int or not low <= value <= high:
-        raise InvalidPurchase(f"{field}: {value!r} is not an integer from {low} to {high}")
+        raise InvalidPurchase(f"{field}: {_shown(value)} is not an integer from {low} to {high}")
     return value
 
 
@@ -73,15 +89,32 @@ def _items(body: object) -> list[tuple[int, int]]:
         if "ItemID" not in item:
             raise InvalidPurchase(f"{where}.ItemID: is missing")
         item_id = _body_int(item["ItemID"], f"{where}.ItemID", 1, MAX_ITEM_ID)
-        quantity = item.get("numberOfItems", item.get(LEGACY_QUANTITY_KEY))
-        if quantity is None:
+        if "numberOfItems" in item:
+            quantity = item["numberOfItems"]
+        elif LEGACY_QUANTITY_KEY in item:
+            quantity = item[LEGACY_QUANTITY_KEY]
+        else:
             raise InvalidPurchase(f"{where}.numberOfItems: is missing")
         if isinstance(quantity, str):
-            raise InvalidPurchase(f"{where}.numberOfItems: {quantity!r} must be a JSON number")
+            raise InvalidPurchase(
+                f"{where}.numberOfItems: {_shown(quantity)} must be a JSON number")
         parsed.append(
             (item_id, _body_int(quantity, f"{where}.numberOfItems", 1, MAX_QUANTITY))
         )
     return parsed
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _not_a_number(constant: str) -> None:
+    # Python's json reads NaN and Infinity, which JSON does not have.
+    raise _NotJson(f"{constant} is not a JSON number")
+
+
+# Made once: json.loads with a hook of its own would build a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_not_a_number)
 
 
 def purchase_parse(
@@ -94,9 +127,14 @@ def purchase_parse(
     if not body.strip():
         raise InvalidPurchase("body: is empty; expected {\"items\": [...]}")
     try:
-        decoded = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        # JSON on the wire is utf-8 (RFC 8259), a byte order mark let pass.
+        decoded = _DECODER.decode(body.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidPurchase("body: is not text in utf-8") from None
+    except (json.JSONDecodeError, _NotJson) as exc:
         raise InvalidPurchase(f"body: is not valid JSON ({exc})") from None
+    except ValueError:  # Python's cap on an integer's digits
+        raise InvalidPurchase("body: holds a number too long to be one of ours") from None
     except RecursionError:
         raise InvalidPurchase("body: JSON nested too deeply") from None
     return event_new(

@@ -56,3 +56,37 @@ def test_it_names_the_field_it_refuses(field, kwargs):
     with pytest.raises(InvalidPurchase) as error:
         parse(**kwargs)
     assert str(error.value).startswith(field)
+
+
+def test_leading_zeros_do_not_count_against_an_ids_length():
+    event = parse(store="0" * 19 + "1", customer="0" * 30 + "7",
+                  body=b'{"items": [{"ItemID": "' + b"0" * 25 + b'9", "numberOfItems": 1}]}')
+    assert (event.store_id, event.customer_id, event.items) == (1, 7, ((9, 1),))
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"items": [{"ItemID": null, "numberOfItems": 1}]}',
+     "items[0].ItemID: null is not an integer from 1 to"),
+    (b'{"items": [{"ItemID": {"a": 1}, "numberOfItems": 1}]}',
+     'items[0].ItemID: {"a": 1} is not an integer from 1 to'),
+    (b'{"items": [{"ItemID": 1, "numberOfItems": null}]}',
+     "items[0].numberOfItems: null is not an integer from 1 to"),
+    (b'{"items": [{"ItemID": 1, "numberOfItems": NaN}]}',
+     "body: is not valid JSON (NaN is not a JSON number)"),
+    (b'{"items": [{"ItemID": 1, "numberOfItems": -Infinity}]}',
+     "body: is not valid JSON (-Infinity is not a JSON number)"),
+    (b'{"items": [{"ItemID": 1, "numberOfItems": ' + b"9" * 5000 + b"}]}",
+     "body: holds a number too long to be one of ours"),
+    (b'{"items": [{"ItemID": "\xff", "numberOfItems": 1}]}', "body: is not text in utf-8"),
+    ('{"items": [{"ItemID": 1, "numberOfItems": 1}]}'.encode("utf-16"),
+     "body: is not text in utf-8"),
+])
+def test_a_refusal_shows_the_value_as_the_client_wrote_it(body, message):
+    """In JSON's words (null, not Python's None), and never Python's own advice."""
+    with pytest.raises(InvalidPurchase) as error:
+        parse(body=body)
+    assert str(error.value).startswith(message)
+
+
+def test_a_utf8_byte_order_mark_is_let_pass():
+    assert parse(body=b"\xef\xbb\xbf" + GOOD).items == ((123, 2),)
