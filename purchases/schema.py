@@ -167,8 +167,10 @@ purchase_create_schema = extend_schema(
                                 "pattern": "^[\\x20-\\x7e]+$"},
             OpenApiParameter.HEADER,
             description="Optional; 1 to 255 printable ASCII characters, unique per purchase "
-                        "(a UUID will do). A request repeated with the same key within 24 "
-                        "hours returns the first purchaseID and records nothing new."),
+                        "(a UUID will do). The same request (path and body byte for byte) "
+                        "repeated with the same key within 24 hours returns the first "
+                        "purchaseID and records nothing new; another request with that key "
+                        "gets a 422. Send the header once."),
         _retry_after(409, 503),
     ],
     request={"application/json": PurchaseBodySerializer},
@@ -194,6 +196,9 @@ purchase_create_schema = extend_schema(
                       "Idempotency-Key: a request with this key is in progress"),
         413: _message("Too large", f"The body is larger than {MAX_BODY // 1024} KiB.",
                       f"body: larger than {MAX_BODY} bytes"),
+        415: _message("Not JSON", "The Content-Type names something other than JSON in "
+                      "utf-8 (none at all is taken as JSON).",
+                      "Content-Type: 'text/plain' is not JSON; send application/json"),
         422: _message("Key reused", "This Idempotency-Key was used for a different purchase.",
                       "Idempotency-Key: already used for a different request"),
         503: _message("Unavailable",

@@ -20,8 +20,8 @@ def body(items):
 
 def post(client, store="5", customer="5123", date="20210101", data=body(GOOD_ITEMS), **extra):
     url = PATH.format(store=store, customer=customer, date=date)
-    if data is None:
-        return client.post(url, **extra)
+    if data is None:  # no body at all
+        return client.post(url, content_type="application/json", **extra)
     return client.post(url, data=data, content_type="application/json", **extra)
 
 
