@@ -12,5 +12,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
 ]
 
+handler400 = "purchases.apis.bad_request"
 handler404 = "purchases.apis.not_found"
 handler500 = "purchases.apis.server_error"
