@@ -35,6 +35,11 @@ SERVICE_CONFIG = json.dumps({
     }],
     "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
 })
+# gRPC waits longer after each failed connect to a replica, up to 120 s by default: once
+# analytics was away a minute or two, reads went on failing that long after it was back.
+# One connect a second per web process is nothing to a replica.
+RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200),
+                     ("grpc.max_reconnect_backoff_ms", 1000)]
 # A replica name that did not resolve is looked up again after this long.
 RESOLVE_AGAIN_SECONDS = 30
 _lock = threading.Lock()
@@ -86,7 +91,7 @@ def _stub() -> analytics_pb2_grpc.AnalyticsStub:
                 target, complete = channel_target(settings.ANALYTICS_ADDRESS)
                 channel = grpc.insecure_channel(
                     target, options=[("grpc.service_config", SERVICE_CONFIG),
-                                     ("grpc.enable_retries", 1)])
+                                     ("grpc.enable_retries", 1), *RECONNECT_OPTIONS])
                 again = None if complete else time.monotonic() + RESOLVE_AGAIN_SECONDS
                 entry = _stubs[key] = (analytics_pb2_grpc.AnalyticsStub(channel), again)
     return entry[0]

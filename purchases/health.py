@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from purchases.analytics_client import RECONNECT_OPTIONS
 from purchases.broker.publishing import broker_check
 from purchases.greenlets import process_native_executor
 
@@ -26,7 +27,7 @@ def _channel(address: str) -> grpc.Channel:
     key = (os.getpid(), address)
     with _per_process_lock:
         if key not in _channels:
-            _channels[key] = grpc.insecure_channel(address)
+            _channels[key] = grpc.insecure_channel(address, options=RECONNECT_OPTIONS)
         return _channels[key]
 
 
