@@ -63,7 +63,7 @@ def _number(environ: Mapping[str, str], name: str, default: float, cast: type, l
 
 def address_check(name: str, address: str) -> str:
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
         raise ConfigError(f"{name}={address!r} is not host:port")
     return address
 

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from purchases.admin_tools import CappedCountPaginator, CountLabelChangeList, ExactValueFilter
 from purchases.models import AnalyticsBacklog, Purchase, PurchaseItem
+from purchases.validation import plain_digits
 
 # "View site" leads to the live dashboard: the site root is the API, which has no page.
 admin.site.site_url = "/dashboard/"
@@ -89,7 +90,7 @@ class PurchaseAdmin(ReadOnlyMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.isdigit():
+        if plain_digits(term):
             return queryset.filter(customer_id=int(term)), False
         try:
             return queryset.filter(purchase_id=uuid.UUID(term)), False

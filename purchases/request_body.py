@@ -39,7 +39,7 @@ def purchase_body(request: HttpRequest, limit: int) -> bytes:
     _json_type_check(meta.get("CONTENT_TYPE", ""))
     length = meta.get("CONTENT_LENGTH")
     if length:
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):
             raise BodyRefused(400, "Content-Length: is not a number")
         if int(length) > limit:
             raise BodyRefused(413, f"body: larger than {limit} bytes")

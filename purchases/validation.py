@@ -37,14 +37,15 @@ def _shown(value: object) -> str:
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3] + "..."
 
 
-def _digits(text: str) -> bool:
-    """Plain ASCII digits, few enough (leading zeros aside) to convert at once."""
+def plain_digits(text: str) -> bool:
+    """Plain ASCII digits, few enough (leading zeros aside) to be an ID. str.isdigit()
+    alone takes "²" and "①", which int() refuses, and "١", which it reads as 1."""
     return text.isascii() and text.isdigit() and len(text.lstrip("0")) <= MAX_DIGITS
 
 
 def path_int(raw: str, name: str, low: int, high: int) -> int:
     # Only plain ASCII digits (and a leading minus, to say why it is refused).
-    if not _digits(raw[1:] if raw.startswith("-") else raw):
+    if not plain_digits(raw[1:] if raw.startswith("-") else raw):
         raise InvalidPurchase(f"{name}: {raw!r} is not an integer from {low} to {high}")
     value = int(raw)
     if not low <= value <= high:
@@ -66,7 +67,7 @@ def _path_date(raw: str) -> datetime.date:
 
 def _body_int(value: object, field: str, low: int, high: int) -> int:
     # ItemID comes as a string in the seed's schema; a JSON number is accepted too.
-    if isinstance(value, str) and _digits(value):
+    if isinstance(value, str) and plain_digits(value):
         value = int(value)
     if type(value) is not int or not low <= value <= high:
         raise InvalidPurchase(f"{field}: {_shown(value)} is not an integer from {low} to {high}")

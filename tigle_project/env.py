@@ -69,7 +69,7 @@ def env_addresses(name: str, default: str) -> list[str]:
     addresses = [a.strip() for a in env_str(name, default).split(",") if a.strip()]
     for address in addresses:
         host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise ImproperlyConfigured(f"{name}: {address!r} is not host:port")
     if not addresses:
         raise ImproperlyConfigured(f"{name} is empty")

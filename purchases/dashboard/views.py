@@ -16,6 +16,7 @@ from purchases.dashboard.access import (
 )
 from purchases.dashboard.sample import dashboard_sample
 from purchases.events import MAX_ITEM_ID, MAX_STORE_ID
+from purchases.validation import plain_digits
 
 # How often the page asks for a sample; after an answer slower than this, at once.
 POLL_MILLISECONDS = 500
@@ -42,7 +43,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 
 def _chosen(request: HttpRequest, name: str, high: int) -> int | None:
     value = request.GET.get(name, "")
-    return int(value) if value.isdigit() and 1 <= int(value) <= high else None
+    return int(value) if plain_digits(value) and 1 <= int(value) <= high else None
 
 
 @require_GET

@@ -54,6 +54,10 @@ def test_it_searches_by_customer_and_purchase_id(staff, purchases):
     assert listed(staff.get(LIST, {"q": purchases[4].id})) == 1
     assert listed(staff.get(LIST, {"q": str(uuid.uuid4())})) == 0
     assert listed(staff.get(LIST, {"q": "some words"})) == 0
+    # Digits str.isdigit() takes and int() refuses, or reads as another number.
+    for odd in ("²", "①", "١", "２００１", "9" * 30):
+        response = staff.get(LIST, {"q": odd})
+        assert response.status_code == 200 and listed(response) == 0, odd
 
 
 def test_it_shows_a_purchase_with_its_items_read_only(staff, purchases):
