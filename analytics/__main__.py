@@ -12,6 +12,17 @@ from analytics import client
 from analytics.config import ConfigError, addresses_from_env, config_from_env
 
 
+def _integer(bits: int):
+    """An argparse type for a protobuf integer field: too large says so, not a traceback.
+    Whether the value is in range is analytics' to answer (INVALID_ARGUMENT)."""
+    def integer(text: str) -> int:
+        value = int(text)  # argparse reports a ValueError as "invalid integer value"
+        if not -2 ** (bits - 1) <= value < 2 ** (bits - 1):
+            raise argparse.ArgumentTypeError(f"{text} is too large")
+        return value
+    return integer
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -21,8 +32,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     for name, option, what in (("top-items", "--store", "items of a store"),
                                ("top-stores", "--item", "stores of an item")):
         command = commands.add_parser(name, parents=[remote], help=f"the top {what}")
-        command.add_argument(option, type=int, required=True, dest="id")
-        command.add_argument("-n", type=int, default=0, help="how many (default 10 items, 5 stores)")
+        command.add_argument(option, type=_integer(64), required=True, dest="id")
+        command.add_argument("-n", type=_integer(32), default=0,
+                             help="how many (default 10 items, 5 stores)")
     commands.add_parser("stats", parents=[remote], help="totals and the last offset applied")
     return parser.parse_args(argv)
 

@@ -47,6 +47,7 @@ class JsonApiView(APIView):
     """The API's views speak JSON only: no Accept parsing (the schema view keeps it)."""
 
     content_negotiation_class = FirstRendererNegotiation
+    parser_classes: list = []  # they read no body; OPTIONS says so
 
     def perform_authentication(self, request: Request) -> None:
         """Lazily, as DRF documents: the API has no authenticators and never reads the user."""

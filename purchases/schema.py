@@ -215,13 +215,16 @@ def _top(default: int) -> OpenApiParameter:
         OpenApiParameter.QUERY, description=f"How many to return: 1 to {MAX_TOP}.")
 
 
-_RANKING_ERRORS = {
-    400: _message("Invalid field", "The ID or top is not in range.",
-                  f"top: '0' is not an integer from 1 to {MAX_TOP}"),
-    404: _message("No sales", "Nothing sold yet for that ID.", "storeID 7: no sales"),
-    503: _message("Unavailable", "The rankings cannot be reached right now; retry shortly.",
-                  "analytics unavailable; retry later"),
-}
+def _ranking_errors(id_name: str) -> dict[int, OpenApiResponse]:
+    return {
+        400: _message("Invalid field", "The ID or top is not in range.",
+                      f"top: '0' is not an integer from 1 to {MAX_TOP}"),
+        404: _message("No sales", "Nothing sold yet for that ID.", f"{id_name} 7: no sales"),
+        503: _message("Unavailable", "The rankings cannot be reached right now; retry shortly.",
+                      "analytics unavailable; retry later"),
+    }
+
+
 _RANKING_NOTE = " Counts include every purchase recorded up to a moment ago."
 
 def _ranking_schema(operation_id: str, summary: str, what: str, path_id: OpenApiParameter,
@@ -231,7 +234,8 @@ def _ranking_schema(operation_id: str, summary: str, what: str, path_id: OpenApi
         description=what + _RANKING_NOTE,
         parameters=[path_id, _top(default_top), _retry_after(503)],
         responses={200: OpenApiResponse(reply, description="The ranking.", examples=[
-            OpenApiExample("Ranking", {"stores": example})]), **_RANKING_ERRORS},
+            OpenApiExample("Ranking", {"stores": example})]),
+            **_ranking_errors(path_id.name)},
     )
 
 

@@ -139,3 +139,13 @@ def test_a_sigterm_the_kernel_hands_to_another_thread_still_stops_it(tmp_path):
         assert checkpoint_load(tmp_path / "state").last_offset == 0
     finally:
         analytics.stop()
+
+
+@pytest.mark.parametrize("argv", [
+    ("top-stores", "--item", "9" * 22), ("top-items", "--store", "1", "-n", "99999999999"),
+    ("top-items", "--store", "x"),
+])
+def test_the_cli_refuses_a_number_it_cannot_send_in_one_line(argv):
+    result = run("-m", "analytics", *argv, "--address", "127.0.0.1:9")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("python -m analytics")

@@ -126,3 +126,10 @@ def test_it_answers_no_5xx_to_what_schemathesis_sends(schema, broker, analytics_
                                                     negative_data_rejection])
 
         answers()
+
+
+def test_each_ranking_documents_its_own_no_sales_answer(schema):
+    for path, name in (("/items/store/{storeID}", "storeID"), ("/items/top5/{itemID}", "itemID")):
+        answer = schema["paths"][path]["get"]["responses"]["404"]["content"]["application/json"]
+        messages = [example["value"]["message"] for example in answer["examples"].values()]
+        assert messages and all(m == f"{name} 7: no sales" for m in messages), messages

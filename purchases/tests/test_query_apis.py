@@ -25,8 +25,9 @@ def test_it_refuses_a_bad_id_or_top_with_400_naming_it(path):
     assert response.json()["message"].startswith(f"{name}:")
 
 
-def test_it_answers_405_to_a_post():
+def test_it_answers_405_to_a_post_and_options_says_it_reads_no_body():
     assert Client().post("/items/store/1").status_code == 405
+    assert Client().options("/items/store/1").json()["parses"] == []
 
 
 @override_settings(ANALYTICS_ADDRESS=["127.0.0.1:1", "127.0.0.1:2"], TIGLE_ANALYTICS_TIMEOUT=0.5)
