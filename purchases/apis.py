@@ -17,7 +17,7 @@ from rest_framework.views import APIView, exception_handler as drf_exception_han
 from purchases import analytics_client, idempotency
 from purchases.events import MAX_ITEM_ID, MAX_STORE_ID
 from purchases.health import health_report, reads_health_report
-from purchases.metrics import KEYED_BY_FOUND, purchase_rejects_counted
+from purchases.metrics import KEYED_BY_FOUND, purchase_rejects_counted, ranking_counted
 from purchases.schema import (
     MAX_TOP,
     health_schema,
@@ -131,18 +131,18 @@ class TopItemsApi(JsonApiView):
     @top_items_schema
     def get(self, request: Request, storeID: str) -> HttpResponse:  # noqa: N803
         """The store's best-selling items, most units first, ties by the lower itemID."""
-        return _ranking(request, storeID, name="storeID", high=MAX_STORE_ID, default=10,
-                        key="itemID", ranking=lambda store, n: analytics_client.top_items(
-                            store_id=store, n=n))
+        return ranking_counted("top_items", _ranking(
+            request, storeID, name="storeID", high=MAX_STORE_ID, default=10, key="itemID",
+            ranking=lambda store, n: analytics_client.top_items(store_id=store, n=n)))
 
 
 class TopStoresApi(JsonApiView):
     @top_stores_schema
     def get(self, request: Request, itemID: str) -> HttpResponse:  # noqa: N803
         """The stores that sold most units of the item, ties by the lower storeID."""
-        return _ranking(request, itemID, name="itemID", high=MAX_ITEM_ID, default=5,
-                        key="storeID", ranking=lambda item, n: analytics_client.top_stores(
-                            item_id=item, n=n))
+        return ranking_counted("top_stores", _ranking(
+            request, itemID, name="itemID", high=MAX_ITEM_ID, default=5, key="storeID",
+            ranking=lambda item, n: analytics_client.top_stores(item_id=item, n=n)))
 
 
 class HealthApi(JsonApiView):

@@ -61,6 +61,17 @@ PUBLISH_SECONDS = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0))
 
 
+RANKINGS = Counter("tigle_rankings_total",
+                   "Ranking requests (GET /items/...) answered by this web, by ranking "
+                   "(top_items, top_stores) and HTTP status: 503s are analytics out of reach",
+                   ["ranking", "status"])
+
+
+def ranking_counted(ranking: str, response: HttpResponse) -> HttpResponse:
+    RANKINGS.labels(ranking=ranking, status=str(response.status_code)).inc()
+    return response
+
+
 def purchase_rejects_counted(post: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Wraps the purchase view: every answer of 400 and above counts, by status."""
     @functools.wraps(post)

@@ -194,3 +194,16 @@ def test_loading_the_settings_leaves_prometheus_client_unimported():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=True)
     assert result.stdout.strip() == "False"
+
+
+@override_settings(ANALYTICS_ADDRESS=["127.0.0.1:9"], TIGLE_ANALYTICS_TIMEOUT=0.3)
+def test_a_ranking_answer_counts_under_its_ranking_and_status(client):
+    def count(ranking: str, status: str) -> float:
+        page = samples(Client().get("/metrics").content.decode())
+        return page.get(("tigle_rankings_total", (("ranking", ranking), ("status", status))), 0.0)
+
+    before = {key: count(*key) for key in [("top_items", "503"), ("top_stores", "400")]}
+    assert client.get("/items/store/3").status_code == 503  # nothing listens on port 9
+    assert client.get("/items/top5/0").status_code == 400
+    assert count("top_items", "503") == before[("top_items", "503")] + 1
+    assert count("top_stores", "400") == before[("top_stores", "400")] + 1
