@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 # cannot run: a broker gone silent must raise (and reconnect) instead of hanging the worker.
 PARK_CONFIRM_SECONDS = 30.0
 
+# A parked message's header: why no worker could write it.
+PARKED_BECAUSE = "x-tigle-parked-because"
+
 # By AMQP connection: the confirm-mode channel beside the worker's own that parks go through.
 _park_channels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -139,13 +142,13 @@ def parks_open(connection: amqp.Connection) -> ConfirmingChannel:
     return parks
 
 
-def message_park(message: Message, reason: str) -> None:
-    """Keep a message no worker can write, for a person to look at, then let it go."""
-    log.error("parking message %s in %s: %s", message.delivery_tag, PARKED_QUEUE, reason)
+def message_move(message: Message, queue: str, headers: dict) -> None:
+    """A copy into queue by the default exchange (never the fanout, which would give
+    analytics a second copy), confirmed by the broker; only then the original let go."""
     options = dict(
         exchange="",
-        routing_key=PARKED_QUEUE,
-        headers={**(message.headers or {}), "x-tigle-parked-because": reason},
+        routing_key=queue,
+        headers=headers,
         content_type=message.content_type,
         content_encoding=message.content_encoding,
         delivery_mode=2,
@@ -158,6 +161,12 @@ def message_park(message: Message, reason: str) -> None:
         parks_open(message.channel.connection).publish(
             message.body, timeout=PARK_CONFIRM_SECONDS, **options)
     message.ack()
+
+
+def message_park(message: Message, reason: str) -> None:
+    """Keep a message no worker can write, for a person to look at, then let it go."""
+    log.error("parking message %s in %s: %s", message.delivery_tag, PARKED_QUEUE, reason)
+    message_move(message, PARKED_QUEUE, {**(message.headers or {}), PARKED_BECAUSE: reason})
     worker_metrics().parked.inc()
 
 

@@ -1,0 +1,92 @@
+"""`manage.py parked`: what the worker parked and why; `--requeue` puts it back to be written.
+
+The worker parks a message no worker can write (not a purchase, or refused by the database
+for good) in purchases.db.parked, with the reason in a header, and the
+`tigle_worker_queue_messages{queue="purchases.db.parked"}` alert asks for a person. Once the
+cause is fixed (a column widened, say), `--requeue` moves the parked messages back into
+purchases.db by the default exchange: analytics counted each purchase when it was first
+published, and a copy through the fanout would reach it again. Each copy is confirmed by
+the broker before its parked original is let go; a purchase already written is skipped by
+the worker, and one that still cannot be written is parked again.
+"""
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from kombu import Connection
+
+from purchases.broker.task_messages import (
+    PARKED_BECAUSE,
+    ParkFailed,
+    event_from_message,
+    message_move,
+)
+from purchases.broker.topology import connect_any_node, parked_queue
+from purchases.events import DB_QUEUE, PARKED_QUEUE, EventError
+from tigle_project.celery_app import app
+
+
+def _described(message) -> str:
+    reason = (message.headers or {}).get(PARKED_BECAUSE, "no reason recorded")
+    try:
+        event = event_from_message(message)
+    except EventError as exc:
+        return f"not a purchase ({exc}): {reason}"
+    return f"purchase {event.id}, store {event.store_id}, {event.date:%Y-%m-%d}: {reason}"
+
+
+class Command(BaseCommand):
+    help = "List the messages parked in purchases.db.parked, or move them back to purchases.db."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--requeue", action="store_true",
+                            help="move parked messages back into purchases.db to be written")
+        parser.add_argument("--limit", type=int, default=None,
+                            help="with --requeue: move at most this many (default: all)")
+        parser.add_argument("--show", type=int, default=10,
+                            help="how many parked messages to describe (default 10)")
+
+    def handle(self, *args, requeue: bool, limit: int | None, show: int, **options) -> None:
+        with app.connection_for_write() as connection:
+            connect_any_node(connection)
+            waiting = parked_queue(connection.default_channel).queue_declare(
+                passive=True).message_count
+            self.stdout.write(f"{waiting} message(s) parked in {PARKED_QUEUE}")
+            if requeue:
+                self._requeue(connection, min(waiting, limit if limit is not None else waiting))
+            else:
+                self._list(connection, min(waiting, show))
+
+    def _list(self, connection: Connection, count: int) -> None:
+        # Read and left unacked: closing the channel gives them back, in their order.
+        channel = connection.channel()
+        try:
+            queue = parked_queue(channel)
+            for _ in range(count):
+                message = queue.get(no_ack=False)
+                if message is None:
+                    break
+                self.stdout.write(f"  {_described(message)}")
+        finally:
+            channel.close()
+
+    def _requeue(self, connection: Connection, count: int) -> None:
+        # Counted at the start: a message the worker parks again meanwhile waits for the
+        # next run instead of going round.
+        channel = connection.channel()
+        moved = 0
+        try:
+            queue = parked_queue(channel)
+            for _ in range(count):
+                message = queue.get(no_ack=False)
+                if message is None:
+                    break
+                headers = {name: value for name, value in (message.headers or {}).items()
+                           if name != PARKED_BECAUSE}
+                try:
+                    message_move(message, DB_QUEUE, headers)
+                except ParkFailed as exc:
+                    raise CommandError(f"moved {moved}; the next one stays parked: {exc}")
+                moved += 1
+        finally:
+            channel.close()
+        self.stdout.write(f"moved {moved} message(s) back into {DB_QUEUE}")
