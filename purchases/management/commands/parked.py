@@ -11,8 +11,11 @@ the worker, and one that still cannot be written is parked again.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.core.management.base import BaseCommand, CommandError
 from kombu import Connection
+from kombu.message import Message
 
 from purchases.broker.task_messages import (
     PARKED_BECAUSE,
@@ -58,35 +61,34 @@ class Command(BaseCommand):
 
     def _list(self, connection: Connection, count: int) -> None:
         # Read and left unacked: closing the channel gives them back, in their order.
-        channel = connection.channel()
-        try:
-            queue = parked_queue(channel)
-            for _ in range(count):
-                message = queue.get(no_ack=False)
-                if message is None:
-                    break
-                self.stdout.write(f"  {_described(message)}")
-        finally:
-            channel.close()
+        for message in _parked(connection, count):
+            self.stdout.write(f"  {_described(message)}")
 
     def _requeue(self, connection: Connection, count: int) -> None:
         # Counted at the start: a message the worker parks again meanwhile waits for the
         # next run instead of going round.
-        channel = connection.channel()
         moved = 0
-        try:
-            queue = parked_queue(channel)
-            for _ in range(count):
-                message = queue.get(no_ack=False)
-                if message is None:
-                    break
-                headers = {name: value for name, value in (message.headers or {}).items()
-                           if name != PARKED_BECAUSE}
-                try:
-                    message_move(message, DB_QUEUE, headers)
-                except ParkFailed as exc:
-                    raise CommandError(f"moved {moved}; the next one stays parked: {exc}")
-                moved += 1
-        finally:
-            channel.close()
+        for message in _parked(connection, count):
+            headers = {name: value for name, value in (message.headers or {}).items()
+                       if name != PARKED_BECAUSE}
+            try:
+                message_move(message, DB_QUEUE, headers)
+            except ParkFailed as exc:
+                raise CommandError(f"moved {moved}; the next one stays parked: {exc}")
+            moved += 1
         self.stdout.write(f"moved {moved} message(s) back into {DB_QUEUE}")
+
+
+def _parked(connection: Connection, count: int) -> Iterator[Message]:
+    """Up to count parked messages, unacked, on a channel of their own closed afterwards
+    (which gives back any not acked)."""
+    channel = connection.channel()
+    try:
+        queue = parked_queue(channel)
+        for _ in range(count):
+            message = queue.get(no_ack=False)
+            if message is None:
+                return
+            yield message
+    finally:
+        channel.close()
