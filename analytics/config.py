@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from analytics.host_port import host_port_split
 from analytics.metrics_access import DEFAULT_ALLOWED_CIDRS, Network, cidrs_parse
 from purchases.events import queue_type  # standard library only, too
 
@@ -61,10 +62,11 @@ def _number(environ: Mapping[str, str], name: str, default: float, cast: type, l
     return value
 
 
-def address_check(name: str, address: str) -> str:
-    host, _, port = address.rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
-        raise ConfigError(f"{name}={address!r} is not host:port")
+def address_check(name: str, address: str, *, listening: bool = False) -> str:
+    try:
+        host_port_split(address, listening=listening)
+    except ValueError:
+        raise ConfigError(f"{name}={address!r} is not host:port") from None
     return address
 
 
@@ -106,7 +108,8 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return Config(
-        listen=address_check("ANALYTICS_LISTEN", _get(environ, "ANALYTICS_LISTEN", "127.0.0.1:50051")),
+        listen=address_check("ANALYTICS_LISTEN", _get(environ, "ANALYTICS_LISTEN", "127.0.0.1:50051"),
+                             listening=True),
         state_dir=Path(_get(environ, "ANALYTICS_STATE_DIR", str(var_dir / "analytics"))),
         broker_url=broker_url,
         broker_folder=folder,
@@ -120,7 +123,8 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
         batch_size=_number(environ, "ANALYTICS_BATCH_SIZE", 500, int, 1, 10_000),
         items=_number(environ, "ANALYTICS_ITEMS", 0, int, 0, 10_000_000),
         metrics_listen=address_check("ANALYTICS_METRICS_LISTEN",
-                                     _get(environ, "ANALYTICS_METRICS_LISTEN", "127.0.0.1:9102")),
+                                     _get(environ, "ANALYTICS_METRICS_LISTEN", "127.0.0.1:9102"),
+                                     listening=True),
         metrics_allowed=_cidrs(environ),
     )
 

@@ -50,11 +50,3 @@ def forwarded_allowed(forwarded_for: str | None, networks: Iterable[Network]) ->
         return True
     networks = tuple(networks)
     return all(address_allowed(hop, networks) for hop in forwarded_for.split(","))
-
-
-def listen_split(address: str) -> tuple[str, int]:
-    """(host, port) of "host:port" or "[v6]:port"; ValueError if it is neither."""
-    host, _, port = address.strip().rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
-        raise ValueError(f"{address!r} is not host:port")
-    return host.strip("[]"), int(port)

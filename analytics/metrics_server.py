@@ -17,7 +17,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import REGISTRY, make_wsgi_app
 from prometheus_client.registry import CollectorRegistry
 
-from analytics.metrics_access import Network, address_allowed, forwarded_allowed, listen_split
+from analytics.host_port import host_port_split
+from analytics.metrics_access import Network, address_allowed, forwarded_allowed
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def metrics_serve(address: str, networks: tuple[Network, ...],
                   registry: CollectorRegistry = REGISTRY) -> WSGIServer:
     """Serve the registry on address ("host:port", port 0 picks one) from a daemon thread;
     the returned server's server_address tells where."""
-    host, port = listen_split(address)
+    host, port = host_port_split(address, listening=True)
     server = make_server(host, port, filtered_app(networks, registry),
                          server_class=_ThreadingServer6 if ":" in host else _ThreadingServer,
                          handler_class=_QuietHandler)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from analytics.config import url_redacted
+from analytics.host_port import host_port_split
 from analytics.metrics_access import DEFAULT_ALLOWED_CIDRS, cidrs_parse
 
 
@@ -65,15 +66,26 @@ def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
 
 
 def env_addresses(name: str, default: str) -> list[str]:
-    """A comma-separated list of host:port."""
+    """A comma-separated list of host:port to connect to."""
     addresses = [a.strip() for a in env_str(name, default).split(",") if a.strip()]
     for address in addresses:
-        host, _, port = address.rpartition(":")
-        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-            raise ImproperlyConfigured(f"{name}: {address!r} is not host:port")
+        _address_checked(name, address, listening=False)
     if not addresses:
         raise ImproperlyConfigured(f"{name} is empty")
     return addresses
+
+
+def env_listen(name: str, default: str) -> str:
+    """One host:port to listen on; port 0 picks a free one."""
+    return _address_checked(name, env_str(name, default).strip(), listening=True)
+
+
+def _address_checked(name: str, address: str, *, listening: bool) -> str:
+    try:
+        host_port_split(address, listening=listening)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+    return address
 
 
 def env_origins(name: str) -> list[str]:

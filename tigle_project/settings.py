@@ -13,6 +13,7 @@ from tigle_project.env import (
     env_choice,
     env_float,
     env_int,
+    env_listen,
     env_origins,
     env_str,
     env_url,
@@ -88,7 +89,7 @@ TIGLE_ANALYTICS_TIMEOUT = env_float("TIGLE_ANALYTICS_TIMEOUT", 1.0, low=0.01, hi
 # Prometheus metrics (purchases/metrics.py): who may read the web's /metrics and the
 # worker's, and where the worker serves them.
 METRICS_ALLOWED_CIDRS = env_cidrs("METRICS_ALLOWED_CIDRS")
-WORKER_METRICS_LISTEN = env_addresses("WORKER_METRICS_LISTEN", "127.0.0.1:9101")[0]
+WORKER_METRICS_LISTEN = env_listen("WORKER_METRICS_LISTEN", "127.0.0.1:9101")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -29,6 +29,8 @@ def start(tmp_path, code: str = CHECK, **env):
         ("DATABASE_URL", "postgres://x/y"),
         ("CELERY_BROKER_URL", "sqs://"),
         ("ANALYTICS_ADDRESS", "localhost"),
+        ("ANALYTICS_ADDRESS", "analytics:0"),  # a port to listen on, not to ask
+        ("WORKER_METRICS_LISTEN", "0.0.0.0"),
         ("REDIS_URL", "memcached://x"),
         ("TIGLE_BATCH_SIZE", "0"),
         ("DJANGO_SECURE_COOKIES", "maybe"),

@@ -1,0 +1,16 @@
+"""host:port, as every address setting of Tigle's is written ("[v6]:port" for IPv6).
+
+Standard library only: analytics, the web's and worker's settings and the metrics server
+read addresses with it, so one address is good or bad for all of them alike.
+"""
+from __future__ import annotations
+
+
+def host_port_split(address: str, *, listening: bool = False) -> tuple[str, int]:
+    """(host, port), or ValueError. Port 0 (any free one) only where listening: no client
+    can connect to it. Only ASCII digits: int() would read "١" as 1."""
+    host, _, port = address.strip().rpartition(":")
+    low = 0 if listening else 1
+    if not host or not (port.isascii() and port.isdigit()) or not low <= int(port) < 65536:
+        raise ValueError(f"{address!r} is not host:port")
+    return host.strip("[]"), int(port)
