@@ -108,8 +108,11 @@ class PurchaseCreateApi(JsonApiView):
 def _ranking(request: Request, raw_id: str, *, name: str, high: int, default: int, key: str,
              ranking: Callable[[int, int], list[tuple[int, int]]]) -> HttpResponse:
     """Validate the ID and ?top=, ask analytics, answer in the seed's shape."""
-    raw_top = request.query_params.get("top")
+    tops = request.query_params.getlist("top")
+    raw_top = tops[0] if tops else None
     try:
+        if len(tops) > 1:
+            raise InvalidPurchase(f"top: is given {len(tops)} times; give it once")
         ranked_id = path_int(raw_id, name, 1, high)
         n = default if raw_top is None else path_int(raw_top, "top", 1, MAX_TOP)
     except InvalidPurchase as exc:

@@ -28,7 +28,8 @@ QUANTITY = {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY}
 PURCHASE_ITEM = {
     "type": "object",
     "description": f'One line of the receipt. The quantity goes under numberOfItems (or, '
-                   f'from GianTigle 1.0 clients, under "{LEGACY_QUANTITY_KEY}").',
+                   f'from GianTigle 1.0 clients, under "{LEGACY_QUANTITY_KEY}"; not both). '
+                   f'No key may appear twice in one object.',
     "properties": {
         "ItemID": {
             "description": f"The item bought: an integer from 1 to {MAX_ITEM_ID}, as a JSON "
@@ -47,7 +48,7 @@ PURCHASE_ITEM = {
                                              "its colon) that GianTigle 1.0 clients send."},
     },
     "required": ["ItemID"],
-    "anyOf": [
+    "oneOf": [
         {"title": "with numberOfItems", "required": ["numberOfItems"],
          "description": "The quantity under numberOfItems."},
         {"title": f"with {LEGACY_QUANTITY_KEY}", "required": [LEGACY_QUANTITY_KEY],
@@ -217,7 +218,7 @@ def _top(default: int) -> OpenApiParameter:
 
 def _ranking_errors(id_name: str) -> dict[int, OpenApiResponse]:
     return {
-        400: _message("Invalid field", "The ID or top is not in range.",
+        400: _message("Invalid field", "The ID or top is not in range, or top is given twice.",
                       f"top: '0' is not an integer from 1 to {MAX_TOP}"),
         404: _message("No sales", "Nothing sold yet for that ID.", f"{id_name} 7: no sales"),
         503: _message("Unavailable", "The rankings cannot be reached right now; retry shortly.",

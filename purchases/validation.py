@@ -91,6 +91,9 @@ def _items(body: object) -> list[tuple[int, int]]:
             raise InvalidPurchase(f"{where}.ItemID: is missing")
         item_id = _body_int(item["ItemID"], f"{where}.ItemID", 1, MAX_ITEM_ID)
         if "numberOfItems" in item:
+            if LEGACY_QUANTITY_KEY in item:
+                raise InvalidPurchase(f"{where}.numberOfItems: is given twice, as "
+                                      f"\"numberOfItems\" and \"{LEGACY_QUANTITY_KEY}\"")
             quantity = item["numberOfItems"]
         elif LEGACY_QUANTITY_KEY in item:
             quantity = item[LEGACY_QUANTITY_KEY]
@@ -114,8 +117,25 @@ def _not_a_number(constant: str) -> None:
     raise _NotJson(f"{constant} is not a JSON number")
 
 
+class _KeyTwice(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    # JSON leaves a repeated key to the reader (RFC 8259, 4); Python's keeps the last, which
+    # would take {"items": [...], "items": []} as a different purchase than its sender meant.
+    made = dict(pairs)
+    if len(made) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _KeyTwice(key)
+            seen.add(key)
+    return made
+
+
 # Made once: json.loads with a hook of its own would build a decoder per call.
-_DECODER = json.JSONDecoder(parse_constant=_not_a_number)
+_DECODER = json.JSONDecoder(parse_constant=_not_a_number, object_pairs_hook=_object)
 
 
 def purchase_parse(
@@ -132,6 +152,8 @@ def purchase_parse(
         decoded = _DECODER.decode(body.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InvalidPurchase("body: is not text in utf-8") from None
+    except _KeyTwice as exc:
+        raise InvalidPurchase(f"body: {_shown(exc.args[0])} is given twice in one object") from None
     except (json.JSONDecodeError, _NotJson) as exc:
         raise InvalidPurchase(f"body: is not valid JSON ({exc})") from None
     except ValueError:  # Python's cap on an integer's digits

@@ -16,7 +16,7 @@ from purchases.tests.helpers import wait_until
 @pytest.mark.parametrize("path", [
     "/items/store/0", "/items/store/-3", "/items/store/abc", "/items/store/99999999999",
     "/items/top5/0", "/items/top5/1.5", "/items/store/1?top=0", "/items/top5/1?top=1001",
-    "/items/store/1?top=ten",
+    "/items/store/1?top=ten", "/items/top5/1?top=3&top=4",
 ])
 def test_it_refuses_a_bad_id_or_top_with_400_naming_it(path):
     response = Client().get(path)

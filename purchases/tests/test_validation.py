@@ -88,5 +88,20 @@ def test_a_refusal_shows_the_value_as_the_client_wrote_it(body, message):
     assert str(error.value).startswith(message)
 
 
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"items": [{"ItemID": 1, "numberOfItems": 1}], "items": []}',
+     'body: "items" is given twice in one object'),
+    (b'{"items": [{"ItemID": 1, "ItemID": 2, "numberOfItems": 1}]}',
+     'body: "ItemID" is given twice in one object'),
+    (b'{"items": [{"ItemID": 1, "numberOfItems": 1, "numberOfItems:": 5}]}',
+     'items[0].numberOfItems: is given twice, as "numberOfItems" and "numberOfItems:"'),
+])
+def test_a_purchase_that_says_one_thing_twice_is_refused(body, message):
+    """Python's json would keep the last and record what its sender may not have meant."""
+    with pytest.raises(InvalidPurchase) as error:
+        parse(body=body)
+    assert str(error.value) == message
+
+
 def test_a_utf8_byte_order_mark_is_let_pass():
     assert parse(body=b"\xef\xbb\xbf" + GOOD).items == ((123, 2),)
