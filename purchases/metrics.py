@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -97,6 +98,7 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
+@require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics: every web process of this host, in Prometheus' text format."""
     networks = settings.METRICS_ALLOWED_CIDRS

@@ -137,6 +137,13 @@ def test_metrics_allowed_cidrs_decides_even_for_loopback(client):
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
 
 
+def test_metrics_are_only_read(client):
+    for method in (client.post, client.options, client.delete):
+        response = method("/metrics", REMOTE_ADDR="127.0.0.1")
+        assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+    assert client.head("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+
+
 def test_a_bad_metrics_allowed_cidrs_stops_the_process_naming_it(monkeypatch):
     monkeypatch.setenv("METRICS_ALLOWED_CIDRS", "10.0.0.0/8, not-a-range")
     with pytest.raises(ImproperlyConfigured, match="METRICS_ALLOWED_CIDRS.*not-a-range"):
