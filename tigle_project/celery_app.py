@@ -32,6 +32,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_queues=[db_queue],
     task_routes={TASK_NAME: {"queue": DB_QUEUE}},
+    worker_consumer="purchases.broker.parking_consumer:ParkingConsumer",
 )
 app.autodiscover_tasks()
 

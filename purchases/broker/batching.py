@@ -88,6 +88,8 @@ class Batcher:
         self.closed = False
         self.timer_entry: object | None = None
         self.settled = SettledTags()
+        self.to_park: list[tuple[Message, str]] = []
+        self.parking = False
         # With RabbitMQ, messages and timer share the event loop's thread. The filesystem
         # broker has no event loop: Celery's timer is a thread of its own there.
         self.lock = threading.RLock()
@@ -99,14 +101,31 @@ class Batcher:
         try:
             event = event_from_message(message)
         except EventError as exc:
-            message_park(message, str(exc))
-            self.settled.add(message.delivery_tag)
+            self.park(message, str(exc))
             return
         if not self.pending:
             self.oldest_at = self.clock()
         self.pending.append((message, event))
         if len(self.pending) >= self.size:
             self.flush()
+
+    @_locked
+    def park(self, message: Message, reason: str) -> None:
+        """Park a message now or, if it came while another park waited for its confirm,
+        right after that one: confirm waits must not nest (py-amqp's would take the outer
+        one's confirm, and a run of such messages would nest as deep as the prefetch)."""
+        self.to_park.append((message, reason))
+        if self.parking:
+            return
+        self.parking = True
+        try:
+            while self.to_park and not self.closed:
+                message, reason = self.to_park[0]
+                message_park(message, reason)
+                del self.to_park[0]
+                self.settled.add(message.delivery_tag)
+        finally:
+            self.parking = False
 
     @_locked
     def on_tick(self) -> None:
@@ -136,8 +155,7 @@ class Batcher:
             try:
                 self.write([event])
             except self.permanent_errors as exc:
-                message_park(message, f"refused by the database: {exc!r}")
-                self.settled.add(message.delivery_tag)
+                self.park(message, f"refused by the database: {exc!r}")
             except Exception as exc:
                 self._requeue(batch[index:], exc)
                 return
@@ -176,6 +194,7 @@ class Batcher:
     def close(self) -> None:
         self.closed = True
         self.pending = []
+        self.to_park = []
         if self.timer_entry is not None:
             self.timer_entry.cancel()
 

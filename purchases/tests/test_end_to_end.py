@@ -75,6 +75,49 @@ def test_the_worker_parks_a_message_that_is_not_a_purchase(stack, broker, durabl
     assert "parking message" in stack.worker.log_text()
 
 
+# What Celery's own consumer would drop: acked (no decoding it) or rejected (no such task).
+NOT_TASKS = {
+    "body not decodable as text/plain": dict(body="not a task"),
+    "undecodable task body": dict(
+        body=b"\x00\x01", content_type="application/x-binary", content_encoding="binary",
+        headers={"task": "purchases.record", "id": "binary"}),
+    "not a task message: it names no task": dict(
+        body="{}", content_type="application/json", content_encoding="utf-8"),
+    "names a task this worker does not run": dict(
+        body="[[], {}, {}]", content_type="application/json", content_encoding="utf-8",
+        headers={"task": "other.task", "id": "other"}),
+}
+
+
+def test_the_worker_parks_what_celery_would_drop_and_says_why(stack, broker):
+    from purchases.broker.task_messages import PARKED_BECAUSE
+    from purchases.broker.topology import parked_queue
+
+    broker.default_channel.queue_purge(PARKED_QUEUE)
+    stack.start_worker()
+    for message in NOT_TASKS.values():
+        broker.Producer().publish(routing_key=DB_QUEUE, **message)
+    wait_until(lambda: queue_depth(broker, PARKED_QUEUE) == len(NOT_TASKS), 30, "all parked")
+    assert queue_depth(broker, DB_QUEUE) == 0
+    queue = parked_queue(broker.default_channel)
+    reasons = [queue.get(no_ack=True).headers[PARKED_BECAUSE] for _ in NOT_TASKS]
+    assert [next((one for one in NOT_TASKS if reason.startswith(one)), reason)
+            for reason in reasons] == list(NOT_TASKS)
+    assert stack.worker.running
+
+
+def test_a_run_of_messages_to_park_is_parked_one_after_another(stack, broker):
+    """Waiting for one park's confirm delivers the next message to park: parks that nested
+    there took each other's confirms and stalled the worker until it lost its connection."""
+    broker.default_channel.queue_purge(PARKED_QUEUE)
+    stack.start_worker()
+    for _ in range(300):
+        not_a_purchase_publish(broker, DB_QUEUE)
+    wait_until(lambda: queue_depth(broker, PARKED_QUEUE) == 300, 30, "all 300 parked")
+    assert queue_depth(broker, DB_QUEUE) == 0
+    assert "Connection to broker lost" not in stack.worker.log_text()
+
+
 def test_it_writes_inside_the_request_in_sync_mode_and_tells_analytics(own_stack):
     from analytics import client
 
