@@ -56,7 +56,8 @@ def _number(environ: Mapping[str, str], name: str, default: float, cast: type, l
     try:
         value = cast(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a {cast.__name__}") from None
+        kind = "an integer" if cast is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {kind}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name}={raw!r} is outside {low}..{high}")
     return value

@@ -38,7 +38,8 @@ def _env_number(name: str, default: float, cast: type, low: float, high: float):
     try:
         value = cast(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a {cast.__name__}") from None
+        kind = "an integer" if cast is int else "a number"
+        raise ImproperlyConfigured(f"{name}={raw!r} is not {kind}") from None
     if not low <= value <= high:
         raise ImproperlyConfigured(f"{name}={raw!r} is outside {low}..{high}")
     return value

@@ -11,13 +11,17 @@ import os
 import shutil
 import tempfile
 
+from tigle_project.env import env_int
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 _SYNC_MODE = os.environ.get("TIGLE_WRITE_MODE", "queue") == "sync"
 worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread" if _SYNC_MODE else "gevent")
-workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
+# Checked as every other setting is (a bad one stops the start, naming it); gunicorn itself
+# reads WEB_CONCURRENCY first and stops with its own traceback if it is not a number.
+workers = env_int("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count()), low=1, high=512)
 # gthread: a thread is held for a purchase's broker round trip (an fsync), so more of them
 # than cores. gevent ignores it (worker_connections bounds its greenlets).
-threads = int(os.environ.get("WEB_THREADS", "16"))
+threads = env_int("WEB_THREADS", 16, low=1, high=1024)
 # Load clients keep connections open for a whole store-day.
 keepalive = 75
 # One kept-alive connection per open store: a chain past 1,000 stores on one process would

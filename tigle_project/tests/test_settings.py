@@ -109,3 +109,18 @@ def test_a_refused_url_is_named_without_its_password(tmp_path, name):
                    **{name: "amqp://guest@a:5672//;postgres://tigle:s3cret@db:5432/tigle"})
     assert result.returncode != 0 and name in result.stderr
     assert "s3cret" not in result.stderr and "tigle:***@db:5432" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("WEB_CONCURRENCY", "0"), ("WEB_THREADS", "many"), ("WEB_THREADS", "0"),
+])
+def test_the_web_server_refuses_to_start_naming_a_bad_size(tmp_path, name, value):
+    """A web of no processes would start, listen and answer nothing."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "python:tigle_project.gunicorn_conf",
+         "--bind", "127.0.0.1:0", "tigle_project.wsgi"],
+        cwd=ROOT, env={**os.environ, "DJANGO_SECRET_KEY": "k", name: value},
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"{name}={value!r}" in result.stderr
+
