@@ -4,7 +4,7 @@ import datetime
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from kombu import Queue
 
 from purchases.broker.publishing import task_message
@@ -53,6 +53,13 @@ def test_it_lists_what_is_parked_and_why_leaving_it_parked(parked, broker):
         assert f"purchase {event.id}, store {event.store_id}, 2021-01-02: the database " \
                "refused it" in text
     assert "not a purchase" in text
+    assert queue_depth(broker, PARKED_QUEUE) == 3
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "all"])
+def test_it_refuses_a_limit_that_is_no_count(parked, broker, limit):
+    with pytest.raises(CommandError, match="--limit"):
+        parked_command("--requeue", "--limit", limit)
     assert queue_depth(broker, PARKED_QUEUE) == 3
 
 

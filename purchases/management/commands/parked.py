@@ -11,6 +11,7 @@ the worker, and one that still cannot be written is parked again.
 """
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 
 from django.core.management.base import BaseCommand, CommandError
@@ -29,12 +30,24 @@ from tigle_project.celery_app import app
 
 
 def _described(message) -> str:
-    reason = (message.headers or {}).get(PARKED_BECAUSE, "no reason recorded")
+    """What the message is and why the worker parked it (its words, recorded then)."""
+    reason = (message.headers or {}).get(PARKED_BECAUSE)
     try:
         event = event_from_message(message)
     except EventError as exc:
-        return f"not a purchase ({exc}): {reason}"
-    return f"purchase {event.id}, store {event.store_id}, {event.date:%Y-%m-%d}: {reason}"
+        return f"not a purchase: {reason or exc}"
+    what = f"purchase {event.id}, store {event.store_id}, {event.date:%Y-%m-%d}"
+    return f"{what}: {reason or 'no reason recorded'}"
+
+
+def _count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r}: at least 1")
+    return value
 
 
 class Command(BaseCommand):
@@ -43,9 +56,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--requeue", action="store_true",
                             help="move parked messages back into purchases.db to be written")
-        parser.add_argument("--limit", type=int, default=None,
+        parser.add_argument("--limit", type=_count, default=None,
                             help="with --requeue: move at most this many (default: all)")
-        parser.add_argument("--show", type=int, default=10,
+        parser.add_argument("--show", type=_count, default=10,
                             help="how many parked messages to describe (default 10)")
 
     def handle(self, *args, requeue: bool, limit: int | None, show: int, **options) -> None:
