@@ -19,8 +19,9 @@ from purchases.validation import LEGACY_QUANTITY_KEY
 # Analytics refuses a longer ranking (analytics/server.py).
 MAX_TOP = 1000
 MAX_BODY = settings.PURCHASE_MAX_BODY
-# A pattern cannot say "up to 2147483647": the description does. Leading zeros pass, unshown.
-ITEM_ID_PATTERN = r"^[1-9][0-9]{0,9}$"
+# A pattern cannot say "up to 2147483647": the description does. Leading zeros are taken
+# ("0123" is item 123), so the pattern admits them too.
+ITEM_ID_PATTERN = r"^0*[1-9][0-9]{0,9}$"
 # Nor can it tell 20210230 from a real day: that one is refused with a 400 naming the date.
 DATE_PATTERN = r"^[1-9][0-9]{3}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$"
 QUANTITY = {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY}
