@@ -53,6 +53,20 @@ def test_the_log_says_where_the_web_listens(server):
     process.wait_for_log(f"Each worker listens on 127.0.0.1:{port}", timeout=10)
 
 
+def test_head_is_answered_without_a_body_and_without_a_warning(server):
+    process, port = server
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        for _ in range(3):
+            connection.request("HEAD", "/healthz")
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (200, b"")
+            assert int(response.headers["Content-Length"]) > 0  # what GET would send
+    finally:
+        connection.close()
+    assert "no-body response" not in process.log_text()
+
+
 def test_a_full_worker_takes_the_next_connection_once_one_closes(tmp_path):
     # One thread, three connections at most, so at most two kept alive after a request.
     with web_running(tmp_path, "web-full", "--threads", "1", "--worker-connections", "3",
