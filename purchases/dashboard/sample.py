@@ -67,6 +67,12 @@ def _health(out: dict[str, Outcome]) -> dict:
         parts["worker"] = _part("ok", f"{consumers} consuming {DB_QUEUE}")
     else:
         parts["worker"] = _part("unused" if sync else "down", f"nothing consumes {DB_QUEUE}")
+    parked = out["queues"].value.get("parked") if out["queues"].ok else None
+    if parked:
+        # The messages no worker could write wait for a person (docs/operations.md).
+        worker = parts["worker"]
+        parts["worker"] = _part("down" if worker["status"] == "down" else "attention",
+                                f"{parked:,} parked: manage.py parked; {worker['detail']}")
     parts["analytics"] = _analytics_health(out["replicas"], out["analytics"])
     return parts
 

@@ -12,7 +12,7 @@ from kombu import Connection
 from analytics.broker import stream_tail
 from purchases import analytics_client
 from purchases.broker.topology import connect_any_node, is_amqp
-from purchases.events import ANALYTICS_STREAM, DB_QUEUE
+from purchases.events import ANALYTICS_STREAM, DB_QUEUE, PARKED_QUEUE
 from purchases.models import Purchase
 from tigle_project.celery_app import app
 
@@ -71,7 +71,8 @@ def _passive_declare(name: str) -> tuple[int, int]:
 
 
 def queues_read() -> dict:
-    """purchases.db's backlog and consumers; in the embedded mode, analytics' backlog too
+    """purchases.db's backlog and consumers, what the worker parked; in the embedded mode,
+    analytics' backlog too
     (its queue there is a plain one, which analytics empties as it counts)."""
     try:
         backlog, consumers = _passive_declare(DB_QUEUE)
@@ -79,13 +80,18 @@ def queues_read() -> dict:
     except Exception:
         _broker_forget()
         raise
+    try:
+        parked = _passive_declare(PARKED_QUEUE)[0]
+    except Exception:  # not declared yet: the first worker declares it
+        _broker_forget()
+        parked = None
     analytics_backlog = None
     if not amqp:
         try:
             analytics_backlog = _passive_declare(ANALYTICS_STREAM)[0]
         except Exception:  # not declared until analytics first ran
             _broker_forget()
-    return {"backlog": backlog, "consumers": consumers if amqp else None,
+    return {"backlog": backlog, "consumers": consumers if amqp else None, "parked": parked,
             "analytics_backlog": analytics_backlog}
 
 

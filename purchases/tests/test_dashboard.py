@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from kombu import Connection
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -18,7 +19,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from purchases.dashboard.access import TOKEN_HEADER
 from purchases.dashboard.sample import DEADLINE_SECONDS
-from purchases.tests.helpers import Sent, purchase_post, wait_until
+from purchases.events import DB_QUEUE, PARKED_QUEUE
+from purchases.tests.conftest import queue_depth
+from purchases.tests.helpers import Sent, not_a_purchase_publish, purchase_post, wait_until
 
 PASSWORD = "dashboard-test-password"
 STORE, ITEM = 7, 4242
@@ -61,6 +64,19 @@ def test_it_shows_a_part_that_does_not_answer_as_down_within_its_deadline(
         "no purchase written yet")
     assert data["store"]["id"] == 3 and data["store"]["error"]
     assert data["item"] == {"id": None, "rows": [], "error": None}
+
+
+def test_the_worker_part_asks_for_a_person_while_messages_are_parked(admin_client, broker):
+    broker.default_channel.queue_purge(PARKED_QUEUE)
+    not_a_purchase_publish(broker, PARKED_QUEUE)
+    try:
+        wait_until(lambda: queue_depth(broker, PARKED_QUEUE) == 1, 10, "one parked")
+        worker = admin_client.get("/dashboard/data").json()["health"]["worker"]
+    finally:
+        broker.default_channel.queue_purge(PARKED_QUEUE)
+    # No worker consumes here: down stays down, and says what is parked too.
+    assert worker == {"status": "down", "detail": "1 parked: manage.py parked; "
+                                                  "nothing consumes purchases.db"}
 
 
 def staff_session(base: str, django_user_model) -> tuple[requests.Session, str]:
@@ -249,6 +265,12 @@ def test_it_shows_staff_live_rates_health_and_rankings_without_a_reload(
     assert resources and all(url.startswith(f"{base}/") for url in resources), resources
     assert any(url.endswith("/dashboard.css") for url in resources)
     screenshot(browser, stack.log_dir, "dashboard-drained.png")
+
+    with Connection(stack.env["CELERY_BROKER_URL"]) as connection:
+        not_a_purchase_publish(connection, DB_QUEUE)
+    wait_for(browser, lambda: part_status(browser, "worker") == "attention", "worker attention")
+    assert browser.find_element(By.CSS_SELECTOR, "#health-worker .detail").text.startswith(
+        "1 parked: manage.py parked; 1 consuming")
 
     stack.analytics["analytics"][0].stop()
     wait_for(browser, lambda: part_status(browser, "analytics") == "down", "analytics down", 5)
