@@ -69,7 +69,8 @@ def banner(env: Mapping[str, str]) -> str:
     width = max(len(what) for what, _ in pages(env))
     open_to = ("this machine only" if env["HOST"] in ("127.0.0.1", "localhost", "::1")
                else f"HOST={env['HOST']}")
-    lines = [f"Tigle on this host (web and Locust UI open to {open_to}); Ctrl-C stops it all:"]
+    lines = [f"Tigle on this host (web and Locust UI open to {open_to}); Ctrl-C stops it all,"
+             " as does any one process exiting:"]
     lines += [f"  {what:<{width}}  {where}" for what, where in pages(env)]
     return "\n".join(lines)
 
