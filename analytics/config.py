@@ -66,8 +66,8 @@ def _number(environ: Mapping[str, str], name: str, default: float, cast: type, l
 def address_check(name: str, address: str, *, listening: bool = False) -> str:
     try:
         host_port_split(address, listening=listening)
-    except ValueError:
-        raise ConfigError(f"{name}={address!r} is not host:port") from None
+    except ValueError as exc:
+        raise ConfigError(f"{name}={exc}") from None
     return address
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,11 @@ def store_day_run(base: str, results: Path) -> dict:
     command = [sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless",
                "--host", base, *DAY, "--requests-csv", str(results / REQUESTS_CSV),
                "--report", str(results / REPORT), "--only-summary"]
-    print(f"store day: {' '.join(command[1:])}", flush=True)
+    # As it can be run again from the project's folder.
+    python = Path(sys.executable)
+    shown = [str(python.relative_to(ROOT) if python.is_relative_to(ROOT) else python),
+             *command[1:]]
+    print(f"store day: {shlex.join(shown)}", flush=True)
     # Exit 1 means failed requests or stores that did not close: the checks below say which.
     subprocess.run(command, cwd=ROOT, check=False, timeout=900)
     return json.loads((results / REPORT).read_text())
