@@ -7,6 +7,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
@@ -182,6 +184,15 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
     else:
         text = "bad request"
     return JsonResponse({"message": text}, status=400)
+
+
+@require_safe
+def index(request: HttpRequest) -> JsonResponse:
+    """GET /: where things are, for whoever opens the server's address first."""
+    return JsonResponse({"message": "Tigle: purchases in, rankings out", "links": {
+        "API docs": reverse("docs"), "OpenAPI schema": reverse("schema"),
+        "health": reverse("healthz"), "dashboard (staff)": reverse("dashboard"),
+        "admin (staff)": reverse("admin:index")}})
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

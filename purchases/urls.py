@@ -3,6 +3,7 @@ from django.urls import path
 from purchases.apis import (
     HealthApi,
     PurchaseCreateApi,
+    index,
     ReadsHealthApi,
     TopItemsApi,
     TopStoresApi,
@@ -10,6 +11,7 @@ from purchases.apis import (
 from purchases.dashboard.views import dashboard_data, dashboard_page
 
 urlpatterns = [
+    path("", index, name="index"),
     path(
         "purchase/<str:storeID>/customer/<str:custID>/date/<str:date>",
         PurchaseCreateApi.as_view(),

@@ -86,6 +86,14 @@ def test_it_answers_413_above_64_kib(client, broker):
     assert queue_depth(broker, DB_QUEUE) == before
 
 
+def test_the_servers_address_says_where_things_are_and_each_link_answers(admin_client):
+    links = admin_client.get("/").json()["links"]
+    assert links["API docs"] == "/api/docs/" and links["health"] == "/healthz"
+    for path in links.values():
+        assert admin_client.get(path).status_code in (200, 503), path  # 503: health, no analytics
+    assert admin_client.post("/").status_code == 405
+
+
 def test_it_answers_unknown_paths_and_wrong_methods_in_json(client):
     missing = client.get("/nothing/here")
     assert missing.status_code == 404 and "message" in missing.json()
