@@ -10,8 +10,11 @@ def host_port_split(address: str, *, listening: bool = False) -> tuple[str, int]
     """(host, port), or ValueError. Port 0 (any free one) only where listening: no client
     can connect to it. Only ASCII digits: int() would read "١" as 1."""
     host, _, port = address.strip().rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if (not host or "[" in host or "]" in host or any(c.isspace() for c in host)
+            or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536):
         raise ValueError(f"{address!r} is not host:port")
     if int(port) == 0 and not listening:
         raise ValueError(f"{address!r}: port 0 is for listening, not for connecting to")
-    return host.strip("[]"), int(port)
+    return host, int(port)

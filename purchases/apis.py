@@ -8,7 +8,6 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
-from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
@@ -186,9 +185,11 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
     return JsonResponse({"message": text}, status=400)
 
 
-@require_safe
 def index(request: HttpRequest) -> JsonResponse:
     """GET /: where things are, for whoever opens the server's address first."""
+    if request.method not in ("GET", "HEAD"):
+        return JsonResponse({"message": f"method {request.method} not allowed"}, status=405,
+                            headers={"Allow": "GET, HEAD"})
     return JsonResponse({"message": "Tigle: purchases in, rankings out", "links": {
         "API docs": reverse("docs"), "OpenAPI schema": reverse("schema"),
         "health": reverse("healthz"), "dashboard (staff)": reverse("dashboard"),

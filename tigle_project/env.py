@@ -85,7 +85,7 @@ def _address_checked(name: str, address: str, *, listening: bool) -> str:
     try:
         host_port_split(address, listening=listening)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name}: {exc}") from None
+        raise ImproperlyConfigured(f"{name}={exc}") from None
     return address
 
 

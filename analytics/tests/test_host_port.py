@@ -15,6 +15,7 @@ def test_an_address_is_split_into_host_and_port(address, split):
 
 @pytest.mark.parametrize("address", [
     "localhost", ":80", "host:", "host:65536", "host:-1", "host:8o", "host:١٢", "host:²",
+    "[]:9101", "[::1:80", "a b:80", "[x]]:1",
 ])
 def test_an_address_without_a_real_port_is_refused(address):
     with pytest.raises(ValueError, match="is not host:port"):

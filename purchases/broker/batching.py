@@ -120,9 +120,9 @@ class Batcher:
         self.parking = True
         try:
             while self.to_park and not self.closed:
-                message, reason = self.to_park[0]
+                message, reason = self.to_park.pop(0)
+                # Raising, it stays unacked: the reconnect that follows brings it back.
                 message_park(message, reason)
-                del self.to_park[0]
                 self.settled.add(message.delivery_tag)
         finally:
             self.parking = False

@@ -4,8 +4,8 @@ Celery's own consumer acks a message whose body it cannot decode, and rejects on
 names no task, a task this worker does not have, or a malformed one; purchases.db has no
 dead-letter exchange, so either way the message is gone but for a log line. Here each is
 parked like a purchase the worker cannot read (task_messages.message_park), for
-`manage.py parked` to show. These are the consumer's documented hooks for such messages,
-and Celery's `worker_consumer` setting names this class.
+`manage.py parked` to show. These are the consumer's public methods for such messages, and
+Celery's documented `worker_consumer` setting names this class.
 """
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ from purchases.events import TASK_NAME
 
 class ParkingConsumer(Consumer):
     def on_decode_error(self, message: Message, exc: Exception) -> None:
+        task_consumer = getattr(self, "task_consumer", None)
+        if task_consumer is None or message.channel is not task_consumer.channel:
+            # Celery hands this to its remote-control consumer too: not purchases.db's.
+            super().on_decode_error(message, exc)
+            return
         self._park(message, f"body not decodable as {message.content_type or 'no type'}: {exc!r}")
 
     def on_unknown_message(self, body: object, message: Message) -> None:

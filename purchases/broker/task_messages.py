@@ -5,6 +5,7 @@ the worker only by the routes DESIGN.md allows (never back through the fanout).
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -38,8 +39,18 @@ PARKED_BECAUSE = "x-tigle-parked-because"
 _park_channels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class ParkFailed(Exception):
-    """The broker did not take a parked message: the original must not be let go."""
+class ParkFailed(ConnectionError):
+    """The broker did not take a parked message: the original must not be let go.
+
+    A connection error to Celery's consumer, from a delivery or a timer alike: it reconnects,
+    and the broker gives back whatever the old channel left unacked."""
+
+    def __init__(self, reason: str) -> None:
+        # With an errno: Celery's first read after a (re)connect swallows an error without one.
+        super().__init__(errno.ECONNABORTED, reason)
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 def event_from_message(message: Message) -> PurchaseEvent:

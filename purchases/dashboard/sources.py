@@ -82,8 +82,7 @@ def queues_read() -> dict:
         raise
     try:
         parked = _passive_declare(PARKED_QUEUE)[0]
-    except Exception:  # not declared yet: the first worker declares it
-        _broker_forget()
+    except Exception:  # not declared yet (the worker declares it): only the channel closed
         parked = None
     analytics_backlog = None
     if not amqp:

@@ -91,7 +91,8 @@ def test_the_servers_address_says_where_things_are_and_each_link_answers(admin_c
     assert links["API docs"] == "/api/docs/" and links["health"] == "/healthz"
     for path in links.values():
         assert admin_client.get(path).status_code in (200, 503), path  # 503: health, no analytics
-    assert admin_client.post("/").status_code == 405
+    refused = admin_client.post("/")
+    assert refused.status_code == 405 and refused.json()["message"] == "method POST not allowed"
 
 
 def test_it_answers_unknown_paths_and_wrong_methods_in_json(client):

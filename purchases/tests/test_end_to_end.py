@@ -103,7 +103,25 @@ def test_the_worker_parks_what_celery_would_drop_and_says_why(stack, broker):
     reasons = [queue.get(no_ack=True).headers[PARKED_BECAUSE] for _ in NOT_TASKS]
     assert [next((one for one in NOT_TASKS if reason.startswith(one)), reason)
             for reason in reasons] == list(NOT_TASKS)
+    # Celery's remote-control consumer shares the decode hook: what it cannot read is its
+    # own business (logged and dropped), never parked among purchases.
+    broker.Producer().publish(b"\x00", exchange="celery.pidbox", routing_key="",
+                              content_type="application/x-binary", content_encoding="binary")
+    wait_until(lambda: "Can't decode message body" in stack.worker.log_text(), 30,
+               "the remote-control message refused")
+    assert queue_depth(broker, PARKED_QUEUE) == 0
     assert stack.worker.running
+
+
+def test_a_park_the_broker_does_not_take_makes_the_worker_reconnect_and_park_again(
+        stack, broker):
+    """Until then the message stays unacked; the reconnect declares the parked queue anew."""
+    stack.start_worker()
+    broker.default_channel.queue_delete(PARKED_QUEUE)
+    not_a_purchase_publish(broker, DB_QUEUE)
+    wait_until(lambda: "Connection to broker lost" in stack.worker.log_text(), 30, "reconnect")
+    wait_until(lambda: queue_depth(broker, PARKED_QUEUE) == 1, 30, "parked after it")
+    assert queue_depth(broker, DB_QUEUE) == 0 and stack.worker.running
 
 
 def test_a_run_of_messages_to_park_is_parked_one_after_another(stack, broker):
