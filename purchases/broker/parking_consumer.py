@@ -34,6 +34,14 @@ class ParkingConsumer(Consumer):
     def on_invalid_task(self, body: object, message: Message, exc: Exception) -> None:
         self._park(message, f"a malformed task message: {exc!r}")
 
+    def update_strategies(self) -> None:
+        super().update_strategies()
+        # Purchases only: a message naming one of Celery's own tasks (celery.backend_cleanup,
+        # say) would run in the pool, and its ack leave a gap in the batcher's count of
+        # settled deliveries. It is parked as any other task's name is.
+        for name in [name for name in self.strategies if name != TASK_NAME]:
+            del self.strategies[name]
+
     def _park(self, message: Message, reason: str) -> None:
         # Through the purchases' batcher: it keeps parks from nesting, and its count of
         # settled deliveries right for the acks of whole batches.

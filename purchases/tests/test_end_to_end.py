@@ -83,6 +83,9 @@ NOT_TASKS = {
         headers={"task": "purchases.record", "id": "binary"}),
     "not a task message: it names no task": dict(
         body="{}", content_type="application/json", content_encoding="utf-8"),
+    "names a task this worker does not run: KeyError('celery.backend_cleanup')": dict(
+        body="[[], {}, {}]", content_type="application/json", content_encoding="utf-8",
+        headers={"task": "celery.backend_cleanup", "id": "celery's own"}),
     "names a task this worker does not run": dict(
         body="[[], {}, {}]", content_type="application/json", content_encoding="utf-8",
         headers={"task": "other.task", "id": "other"}),
