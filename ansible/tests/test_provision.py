@@ -21,6 +21,7 @@ boto3 = pytest.importorskip("boto3")
 ROLES = {"web": 2, "web_read": 1, "worker": 1, "analytics": 1, "rabbitmq": 1, "locust_master": 1,
          "locust_worker": 2}
 ADMIN = "198.51.100.7/32"
+STORES = "192.0.2.0/24"  # aws_stack_client_cidrs: the stores' network
 VPC = "10.42.0.0/16"  # aws_stack_vpc_cidr's default
 
 
@@ -71,7 +72,7 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
     ami = ec2.describe_images()["Images"][0]["ImageId"]
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps({"aws_stack_endpoint_url": url, "aws_stack_ami": ami,
-                                 "aws_stack_admin_cidr": ADMIN,
+                                 "aws_stack_admin_cidr": ADMIN, "aws_stack_client_cidrs": [STORES],
                                  "aws_stack_db_password": "provision-test-password",
                                  "aws_stack_endpoints_file": str(tmp_path / "endpoints.yml")}))
     run_ansible("ansible-playbook", "-i", "localhost,", "provision.yml", "-e", f"@{extra}")
@@ -104,7 +105,7 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
     # The load generators reach the internet-facing load balancer from their public addresses.
     locust_ips = {i["PublicIpAddress"] for i, role in zip(instances, roles) if "locust" in role}
     assert len(locust_ips) == 3
-    assert ingress("tigle-elb") == {(80, ids["tigle-locust"]), (80, ADMIN)} | {
+    assert ingress("tigle-elb") == {(80, ids["tigle-locust"]), (80, ADMIN), (80, STORES)} | {
         (80, f"{ip}/32") for ip in locust_ips}
     assert ingress("tigle-analytics") == {(50051, ids["tigle-web"]), (9102, VPC), (22, ADMIN)}
     assert ingress("tigle-rds") == {(3306, ids[f"tigle-{tier}"])
@@ -164,7 +165,8 @@ def test_it_provisions_every_tier_opens_only_what_each_needs_and_tears_down(aws,
     assert rules(elb, http) == []
     groups = security_groups(ec2)
     assert ingress("tigle-elb") == {(port, source) for port in (80, 443) for source in
-                                    {ids["tigle-locust"], ADMIN} | {f"{ip}/32" for ip in locust_ips}}
+                                    {ids["tigle-locust"], ADMIN, STORES}
+                                    | {f"{ip}/32" for ip in locust_ips}}
 
     # Teardown: the same playbook with aws_stack_state=absent leaves nothing of the project.
     run_ansible("ansible-playbook", "-i", "localhost,", "provision.yml", "-e", f"@{extra}",
