@@ -17,6 +17,7 @@ import pytest
 
 NODES = [f"ip-10-42-1-{n}.ec2.internal" for n in (11, 12, 13)]
 APP_HOSTS = {"web": "ip-10-42-2-21.ec2.internal", "worker": "ip-10-42-2-22.ec2.internal"}
+LOAD_HOST = "ip-10-42-2-31.ec2.internal"  # locust_master: load only
 VAULT = {"vault_db_user": "tigle", "vault_db_password": "db-secret",
          "vault_rabbitmq_user": "tigle", "vault_rabbitmq_password": "p@ss/word",
          "vault_rabbitmq_erlang_cookie": "COOKIE42", "vault_django_secret_key": "k" * 50}
@@ -34,7 +35,7 @@ def rendered(tmp_path_factory, run_ansible) -> Path:
     tmp_path = tmp_path_factory.mktemp("cluster")
     hosts = {"rabbitmq": {"hosts": {node: {"tigle_rabbitmq_prefix": str(tmp_path / node)}
                                     for node in NODES}}}
-    for group, host in APP_HOSTS.items():
+    for group, host in [*APP_HOSTS.items(), ("locust_master", LOAD_HOST)]:
         hosts[group] = {"hosts": {host: {"tigle_app_prefix": str(tmp_path / host)}}}
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"children": hosts, "vars": {
@@ -101,3 +102,10 @@ def test_the_metrics_bind_on_the_private_address_for_the_private_ranges_only(ren
         assert env["ANALYTICS_METRICS_LISTEN"] == f"{private_address()}:9102"
         allowed = [ipaddress.ip_network(c) for c in env["METRICS_ALLOWED_CIDRS"].split(",")]
         assert allowed and all(n.is_private for n in allowed)
+
+
+def test_a_load_generator_gets_none_of_the_apps_secrets(rendered):
+    env = settings(rendered / LOAD_HOST / "etc/tigle/tigle.env", "=")
+    assert not {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY"} & env.keys()
+    assert "db-secret" not in str(env) and "p@ss" not in str(env) and "k" * 50 not in str(env)
+
