@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from decimal import Decimal
 
 from purchases.events import (
     MAX_CUSTOMER_ID,
@@ -31,7 +32,9 @@ class InvalidPurchase(ValueError):
 def _shown(value: object) -> str:
     """A body's value as the client wrote it (JSON: null, not None), cut short."""
     try:
-        text = json.dumps(value)
+        # A fraction or exponent is read as a Decimal (_DECODER): 1e2 stays 1E+2, not 100.0,
+        # and 1e400 is not Python's Infinity.
+        text = str(value) if isinstance(value, Decimal) else json.dumps(value, default=float)
     except ValueError:  # nested too deeply to show
         text = "..."
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3] + "..."
@@ -135,7 +138,8 @@ def _object(pairs: list[tuple[str, object]]) -> dict:
 
 
 # Made once: json.loads with a hook of its own would build a decoder per call.
-_DECODER = json.JSONDecoder(parse_constant=_not_a_number, object_pairs_hook=_object)
+_DECODER = json.JSONDecoder(parse_constant=_not_a_number, object_pairs_hook=_object,
+                            parse_float=Decimal)
 
 
 def purchase_parse(
