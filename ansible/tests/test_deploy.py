@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -125,11 +126,18 @@ def test_it_converges_twice_without_changes_and_the_units_carry_a_purchase(
         # As on a host that runs everything: analytics' queries ahead of the ingest.
         "tigle_units_realtime": ["analytics"] if realtime_allowed() else [],
     }))
+    # Releases of earlier deploys: the newest is kept beside the new one, the other removed.
+    releases = root / "opt/tigle/releases"
+    for age, name in ((2, "0ld0ld0ld0ld"), (1, "0lder0lder00")):
+        (releases / name).mkdir(parents=True)
+        os.utime(releases / name, (time.time() - age * 86400,) * 2)
     command = ["ansible-playbook", "-i", str(inventory), "deploy.yml", "-e", f"@{extra}"]
     first = run_ansible(*command)
     assert recap_changed(first.stdout) > 0
     second = run_ansible(*command)
     assert recap_changed(second.stdout) == 0, second.stdout[-3000:]
+    current = (root / "opt/tigle/current").resolve().name
+    assert sorted(one.name for one in releases.iterdir()) == sorted([current, "0lder0lder00"])
 
     types = queue_types(stack.vhost)
     assert [types["purchases.db"], types["purchases.analytics"]] == ["quorum", "stream"]
