@@ -109,8 +109,8 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> Config:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return Config(
-        listen=address_check("ANALYTICS_LISTEN", _get(environ, "ANALYTICS_LISTEN", "127.0.0.1:50051"),
-                             listening=True),
+        listen=address_check("ANALYTICS_LISTEN",
+                             _get(environ, "ANALYTICS_LISTEN", "127.0.0.1:50051"), listening=True),
         state_dir=Path(_get(environ, "ANALYTICS_STATE_DIR", str(var_dir / "analytics"))),
         broker_url=broker_url,
         broker_folder=folder,
