@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from analytics.host_port import host_port_split
+from analytics.setting_values import host_port_split, number_parse
 from analytics.metrics_access import DEFAULT_ALLOWED_CIDRS, Network, cidrs_parse
 from purchases.events import queue_type  # standard library only, too
 
@@ -52,15 +52,10 @@ def _get(environ: Mapping[str, str], name: str, default: str) -> str:
 
 def _number(environ: Mapping[str, str], name: str, default: float, cast: type, low: float,
             high: float):
-    raw = _get(environ, name, str(default))
     try:
-        value = cast(raw)
-    except ValueError:
-        kind = "an integer" if cast is int else "a number"
-        raise ConfigError(f"{name}={raw!r} is not {kind}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={raw!r} is outside {low}..{high}")
-    return value
+        return number_parse(name, _get(environ, name, str(default)), cast, low, high)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def address_check(name: str, address: str, *, listening: bool = False) -> str:

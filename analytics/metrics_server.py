@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import REGISTRY, make_wsgi_app
 from prometheus_client.registry import CollectorRegistry
 
-from analytics.host_port import host_port_split
+from analytics.setting_values import host_port_split
 from analytics.metrics_access import Network, address_allowed, forwarded_allowed
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from analytics.config import url_redacted
-from analytics.host_port import host_port_split
+from analytics.setting_values import host_port_split, number_parse
 from analytics.metrics_access import DEFAULT_ALLOWED_CIDRS, cidrs_parse
 
 
@@ -34,15 +34,10 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def _env_number(name: str, default: float, cast: type, low: float, high: float):
-    raw = env_str(name, str(default))
     try:
-        value = cast(raw)
-    except ValueError:
-        kind = "an integer" if cast is int else "a number"
-        raise ImproperlyConfigured(f"{name}={raw!r} is not {kind}") from None
-    if not low <= value <= high:
-        raise ImproperlyConfigured(f"{name}={raw!r} is outside {low}..{high}")
-    return value
+        return number_parse(name, env_str(name, str(default)), cast, low, high)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 def env_float(name: str, default: float, *, low: float, high: float) -> float:

@@ -1,9 +1,22 @@
-"""host:port, as every address setting of Tigle's is written ("[v6]:port" for IPv6).
+"""The values settings take: numbers in a range, and host:port ("[v6]:port" for IPv6).
 
 Standard library only: analytics, the web's and worker's settings and the metrics server
-read addresses with it, so one address is good or bad for all of them alike.
+read values with it, so one value is good or bad for all of them alike. A bad one raises
+ValueError naming the setting; each caller raises its own kind of error with that text.
 """
 from __future__ import annotations
+
+
+def number_parse(name: str, raw: str, cast: type, low: float, high: float):
+    """raw as an int or float (cast) from low to high."""
+    try:
+        value = cast(raw)
+    except ValueError:
+        kind = "an integer" if cast is int else "a number"
+        raise ValueError(f"{name}={raw!r} is not {kind}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name}={raw!r} is outside {low}..{high}")
+    return value
 
 
 def host_port_split(address: str, *, listening: bool = False) -> tuple[str, int]:

@@ -1,7 +1,7 @@
 import pytest
 
 from analytics.config import ConfigError, addresses_from_env, config_from_env
-from analytics.host_port import host_port_split
+from analytics.setting_values import host_port_split
 
 
 @pytest.mark.parametrize(("address", "split"), [
