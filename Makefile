@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# chromium and its driver: the dashboard test (purchases/tests/test_dashboard.py) drives them.
+# chromium and its driver: the dashboard's browser test (purchases/tests/test_dashboard_browser.py).
 DEBS := libmariadb-dev pkg-config chromium chromium-driver
 
 .PHONY: demo test bench soak up migrate system-deps services venv
