@@ -39,24 +39,27 @@ def _all_pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
-def _tree(root: int) -> list[int]:
-    """A process and its living descendants."""
+def _tree(root: int) -> dict[int, list[str]]:
+    """A process and its living descendants, each with its stat fields (read once)."""
     children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
     for pid in _all_pids():
         fields = _stat(pid)
         if fields is not None:
+            stats[pid] = fields
             children.setdefault(int(fields[1]), []).append(pid)
-    tree, todo = [], [root]
+    tree, todo = {}, [root]
     while todo:
         pid = todo.pop()
-        tree.append(pid)
+        if pid in stats:
+            tree[pid] = stats[pid]
         todo.extend(children.get(pid, []))
     return tree
 
 
 def tree_cpu(root: int) -> float:
     """CPU seconds of a process and its living descendants."""
-    return sum(process_cpu(pid) or 0.0 for pid in _tree(root))
+    return sum(_cpu_seconds(fields) for fields in _tree(root).values())
 
 
 def _named_pids(names: tuple[str, ...]) -> list[int]:
